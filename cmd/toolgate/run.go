@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `toolgate: an authenticating reverse proxy for MCP servers
+
+Usage:
+  toolgate            serve, configured by environment variables (see README.md)
+  toolgate version    print the version
+`
+
+// run dispatches subcommands; it returns instead of exiting so tests can
+// drive start-up with their own environment.
+func run(ctx context.Context, args, environ []string) error {
+	if len(args) == 0 || args[0] == "serve" {
+		return serve(ctx, environ, nil)
+	}
+	switch args[0] {
+	case "version", "--version":
+		fmt.Println("toolgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

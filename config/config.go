@@ -1,0 +1,280 @@
+// Package config holds toolgate's one configuration struct: every setting,
+// its environment variable, its default, and the validation that names the
+// variable when something is wrong. It imports nothing of ours and has no
+// side effects: loading never touches the network or the file system.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the single source of truth for toolgate's settings. The env tags
+// are the public contract; README.md and config.example.env document them.
+type Config struct {
+	UpstreamURL            string        `env:"UPSTREAM_URL"`
+	ResourceServerURL      string        `env:"RESOURCE_SERVER_URL"`
+	AuthorizationServerURL string        `env:"AUTHORIZATION_SERVER_URL"`
+	ListenAddr             string        `env:"LISTEN_ADDR" envDefault:":8080"`
+	TokenAudience          string        `env:"TOKEN_AUDIENCE"`
+	RequiredScopes         string        `env:"REQUIRED_SCOPES"`
+	ScopesSupported        string        `env:"SCOPES_SUPPORTED"`
+	JWKSURL                string        `env:"JWKS_URL"`
+	ForwardAccessToken     bool          `env:"FORWARD_ACCESS_TOKEN" envDefault:"false"`
+	MaxBodyBytes           int64         `env:"MAX_BODY_BYTES" envDefault:"4194304"`
+	AllowedOrigins         string        `env:"ALLOWED_ORIGINS"`
+	LogLevel               string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat              string        `env:"LOG_FORMAT" envDefault:"json"`
+	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	JWKSRefreshInterval    time.Duration `env:"JWKS_REFRESH_INTERVAL" envDefault:"15m"`
+	TokenCacheSize         int           `env:"TOKEN_CACHE_SIZE" envDefault:"10000"`
+	UpstreamMaxIdleConns   int           `env:"UPSTREAM_MAX_IDLE_CONNS" envDefault:"256"`
+
+	// Derived by Load; not read from the environment.
+	Upstream        *url.URL `env:"-"`
+	Resource        *url.URL `env:"-"`
+	Issuer          *url.URL `env:"-"`
+	Audiences       []string `env:"-"`
+	Required        []string `env:"-"`
+	Supported       []string `env:"-"`
+	Origins         []string `env:"-"`
+	JWKSOverrideURL *url.URL `env:"-"`
+}
+
+// Error lists every problem found, one per line, each naming its variable.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Load reads the configuration from environ (KEY=VALUE pairs, as os.Environ
+// returns) and validates all of it, reporting every problem at once.
+func Load(environ []string) (*Config, error) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	var c Config
+	var problems []string
+	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
+		problems = append(problems, parseProblems(err)...)
+	}
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return &c, nil
+}
+
+// parseProblems turns caarlos0/env's aggregate error into one line per
+// variable, naming the variable rather than the Go field.
+func parseProblems(err error) []string {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			out = append(out, e.Error())
+			continue
+		}
+		want := map[reflect.Kind]string{
+			reflect.Bool:  "true or false",
+			reflect.Int:   "a whole number",
+			reflect.Int64: "a whole number",
+		}[pe.Type.Kind()]
+		if pe.Type == reflect.TypeOf(time.Duration(0)) {
+			want = "a duration such as 15s or 10m"
+		}
+		name := pe.Name
+		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+			name = f.Tag.Get("env")
+		}
+		cause := pe.Err
+		if inner := errors.Unwrap(cause); inner != nil {
+			cause = inner
+		}
+		out = append(out, fmt.Sprintf("%s must be %s; %v", name, want, cause))
+	}
+	return out
+}
+
+func (c *Config) validate() []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	if c.UpstreamURL == "" {
+		add("UPSTREAM_URL is required: the full URL of the upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
+	} else if u, err := url.Parse(c.UpstreamURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("UPSTREAM_URL must be an absolute http or https URL such as http://127.0.0.1:3001/mcp; got %q", c.UpstreamURL)
+	} else {
+		c.Upstream = u
+	}
+
+	if c.ResourceServerURL == "" {
+		add("RESOURCE_SERVER_URL is required: the public URL MCP clients use, e.g. https://mcp.example.com/mcp")
+	} else if u, err := publicURL(c.ResourceServerURL); err != nil {
+		add("RESOURCE_SERVER_URL %v; got %q", err, c.ResourceServerURL)
+	} else if u.RawQuery != "" || strings.HasSuffix(u.Path, "/") && u.Path != "/" {
+		add("RESOURCE_SERVER_URL must have no query and no trailing slash (it is compared byte for byte as the token audience); got %q", c.ResourceServerURL)
+	} else if strings.ToLower(u.Scheme) != u.Scheme || strings.ToLower(u.Host) != u.Host {
+		add("RESOURCE_SERVER_URL must be canonical, with a lowercase scheme and host; got %q", c.ResourceServerURL)
+	} else {
+		c.Resource = u
+	}
+
+	if c.AuthorizationServerURL == "" {
+		add("AUTHORIZATION_SERVER_URL is required: the issuer identifier of your authorization server, e.g. https://your-tenant.auth0.com/")
+	} else if u, err := publicURL(c.AuthorizationServerURL); err != nil {
+		add("AUTHORIZATION_SERVER_URL %v; got %q", err, c.AuthorizationServerURL)
+	} else if u.RawQuery != "" {
+		add("AUTHORIZATION_SERVER_URL must have no query (RFC 8414 issuer identifier); got %q", c.AuthorizationServerURL)
+	} else {
+		c.Issuer = u
+	}
+
+	if c.JWKSURL != "" {
+		if u, err := publicURL(c.JWKSURL); err != nil {
+			add("JWKS_URL %v; got %q", err, c.JWKSURL)
+		} else {
+			c.JWKSOverrideURL = u
+		}
+	}
+
+	if c.ListenAddr == "" {
+		add("LISTEN_ADDR must not be empty; use host:port such as :8080 or 127.0.0.1:8080")
+	} else if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
+		add("LISTEN_ADDR must be host:port such as :8080 or 127.0.0.1:8080; got %q", c.ListenAddr)
+	}
+
+	c.Audiences = splitList(c.TokenAudience, ",")
+	if len(c.Audiences) == 0 {
+		c.Audiences = []string{c.ResourceServerURL}
+	}
+	c.Required = splitList(c.RequiredScopes, ", ")
+	c.Supported = splitList(c.ScopesSupported, ", ")
+	if len(c.Supported) == 0 {
+		c.Supported = c.Required
+	}
+	for _, s := range append(append([]string(nil), c.Required...), c.Supported...) {
+		if !validScope(s) {
+			add("REQUIRED_SCOPES and SCOPES_SUPPORTED hold scope tokens (RFC 6749 §3.3: printable ASCII, no quote or backslash); %q is not one", s)
+		}
+	}
+	for _, o := range splitList(c.AllowedOrigins, ", ") {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			add("ALLOWED_ORIGINS holds origins such as https://chatgpt.com (scheme://host[:port], no path); %q is not one", o)
+			continue
+		}
+		c.Origins = append(c.Origins, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
+		add("MAX_BODY_BYTES must be between 1024 and 1073741824 bytes; got %d", c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("SHUTDOWN_TIMEOUT must be positive, e.g. 15s; got %s", c.ShutdownTimeout)
+	}
+	if c.JWKSRefreshInterval < time.Minute {
+		add("JWKS_REFRESH_INTERVAL must be at least 1m; got %s", c.JWKSRefreshInterval)
+	}
+	if c.TokenCacheSize < 0 {
+		add("TOKEN_CACHE_SIZE must be 0 (off) or more; got %d", c.TokenCacheSize)
+	}
+	if c.UpstreamMaxIdleConns < 1 {
+		add("UPSTREAM_MAX_IDLE_CONNS must be at least 1; got %d", c.UpstreamMaxIdleConns)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("LOG_LEVEL must be one of debug, info, warn, error; got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		add("LOG_FORMAT must be json or console; got %q", c.LogFormat)
+	}
+	return p
+}
+
+// publicURL accepts an absolute https URL, or http for loopback hosts only
+// (local development), and never a fragment or user info.
+func publicURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, errors.New("must be an absolute https URL (http is allowed only for loopback hosts)")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return nil, errors.New("must not have a fragment")
+	}
+	if u.User != nil {
+		return nil, errors.New("must not carry user info")
+	}
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		return nil, errors.New("must use https (http is allowed only for loopback hosts such as 127.0.0.1, ::1 or localhost)")
+	}
+	return u, nil
+}
+
+// IsLoopback reports whether host names this machine only.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// splitList splits on any of the separator characters and drops empties and
+// duplicates, keeping first-seen order.
+func splitList(s, seps string) []string {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(seps, r) || r == '\t' || r == '\n' })
+	seen := make(map[string]bool, len(fields))
+	out := fields[:0]
+	for _, f := range fields {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func validScope(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Variables lists every environment variable toolgate reads, sorted; the
+// docs test uses it to prove config.example.env and README.md mention each.
+func Variables() []string {
+	params, _ := env.GetFieldParams(&Config{})
+	out := make([]string, 0, len(params))
+	for _, p := range params {
+		out = append(out, p.Key)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,173 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/toolgate/toolgate/auth"
+)
+
+// Identity headers toolgate asserts to the upstream. Inbound headers that
+// could be read as one of these are always removed first.
+const (
+	headerUser  = "X-Forwarded-User"
+	headerEmail = "X-Forwarded-Email"
+)
+
+type principalKey struct{}
+
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	if r.Method == http.MethodGet {
+		// A GET is the long-lived server-to-client stream; end it when
+		// toolgate shuts down rather than holding shutdown to its deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		stop := context.AfterFunc(g.streams, cancel)
+		defer stop()
+		defer cancel()
+	}
+	g.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
+	target := g.opt.Upstream
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			out := pr.Out
+			out.URL.Scheme = target.Scheme
+			out.URL.Host = target.Host
+			// The MCP endpoint maps onto the upstream endpoint exactly;
+			// whatever path the client used is not appended to it.
+			out.URL.Path = target.Path
+			out.URL.RawPath = target.RawPath
+			out.URL.RawQuery = target.RawQuery
+			out.Host = "" // Host is the upstream's: SDK DNS-rebinding guards check it
+			pr.SetXForwarded()
+			stripIdentityHeaders(out.Header)
+			if !g.opt.ForwardAccessToken {
+				out.Header.Del("Authorization")
+			}
+			if p, _ := out.Context().Value(principalKey{}).(*auth.Principal); p != nil {
+				out.Header.Set(headerUser, p.Subject)
+				if p.Email != "" {
+					out.Header.Set(headerEmail, p.Email)
+				}
+			}
+		},
+		Transport:      g.opt.Transport,
+		BufferPool:     copyBuffers,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   g.upstreamError,
+	}
+}
+
+// stripIdentityHeaders removes every inbound header an upstream might take
+// for an asserted identity header: any case, and "_" for "-", since some
+// servers (WSGI, PHP) fold underscores into dashes.
+func stripIdentityHeaders(h http.Header) {
+	for name := range h {
+		if len(name) < len("X-Forwarded-User") {
+			continue
+		}
+		n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		if n == "x-forwarded-user" || n == "x-forwarded-email" {
+			delete(h, name)
+		}
+	}
+}
+
+func modifyResponse(resp *http.Response) error {
+	h := resp.Header
+	// toolgate owns CORS for the endpoint; a second Allow-Origin from the
+	// upstream would make browsers reject the response.
+	for name := range h {
+		if strings.HasPrefix(name, "Access-Control-") {
+			delete(h, name)
+		}
+	}
+	if isEventStream(h.Get("Content-Type")) {
+		// Tell buffering reverse proxies in front of toolgate (nginx) to
+		// pass events through as they come.
+		h.Set("X-Accel-Buffering", "no")
+	}
+	return nil
+}
+
+func isEventStream(ct string) bool {
+	if !strings.HasPrefix(ct, "text/event-stream") {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
+}
+
+// upstreamError answers 502 with a JSON-RPC error when the upstream cannot
+// be reached or breaks off; a client that went away gets nothing.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
+	g.log.Error("upstream request failed", zap.String("method", r.Method), zap.Error(err))
+	rpcError(w, http.StatusBadGateway, -32603, "the MCP server behind toolgate is unavailable")
+}
+
+// copyBuffers pools ReverseProxy's copy buffers; without a pool it
+// allocates 32 KiB per response.
+var copyBuffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+// readBody reads the whole POST body, bounded by max. It returns a status
+// and message when the body cannot be accepted. The buffer is not pooled:
+// the transport may still read a request body after the round trip ends,
+// and a reused buffer could then carry one user's bytes into another's
+// request.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, int, string) {
+	if r.ContentLength > max {
+		return nil, http.StatusRequestEntityTooLarge, "request body is larger than MAX_BODY_BYTES"
+	}
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, "request body is larger than MAX_BODY_BYTES"
+		}
+		return nil, http.StatusBadRequest, "request body could not be read"
+	}
+	return body, 0, ""
+}
+
+// setBody makes the request carry exactly the bytes that were inspected,
+// with a Content-Length instead of chunked framing.
+func setBody(r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	r.Header.Del("Transfer-Encoding")
+}

@@ -1,0 +1,188 @@
+// Package proxy is the gateway in front of the MCP endpoint: it checks the
+// request's origin and credentials, verifies the token, reads and inspects
+// the JSON-RPC body, and then either forwards exactly the bytes it inspected
+// to the upstream or answers with the challenge MCP clients act on. Nothing
+// unverified ever reaches the upstream, and no token is ever logged.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/toolgate/toolgate/auth"
+)
+
+// Options configures a Gateway.
+type Options struct {
+	Upstream            *url.URL          // the upstream MCP endpoint
+	Transport           http.RoundTripper // pooled transport (package upstream)
+	Verifier            auth.Verifier
+	ResourceMetadataURL string   // value of resource_metadata in challenges
+	RequiredScopes      []string // every authenticated request must carry these
+	// ChallengeScopes go in the scope= parameter of a 401 for a request
+	// without a token: what the client should ask the authorization server for.
+	ChallengeScopes    []string
+	ForwardAccessToken bool     // pass Authorization to the upstream
+	MaxBodyBytes       int64    // larger POST bodies get 413
+	AllowedOrigins     []string // lowercase origins; empty allows any
+	Log                *zap.Logger
+}
+
+// Gateway serves the MCP endpoint. Build it with New.
+type Gateway struct {
+	opt         Options
+	metadataURL string
+	origins     map[string]bool
+	rp          *httputil.ReverseProxy
+	log         *zap.Logger
+
+	// streams ends long-lived GET streams at shutdown, which would otherwise
+	// hold http.Server.Shutdown until its deadline.
+	streams     context.Context
+	stopStreams context.CancelFunc
+}
+
+// New returns a gateway for o.
+func New(o Options) *Gateway {
+	g := &Gateway{opt: o, metadataURL: o.ResourceMetadataURL, log: o.Log}
+	if g.log == nil {
+		g.log = zap.NewNop()
+	}
+	if len(o.AllowedOrigins) > 0 {
+		g.origins = make(map[string]bool, len(o.AllowedOrigins))
+		for _, origin := range o.AllowedOrigins {
+			g.origins[strings.ToLower(origin)] = true
+		}
+	}
+	g.streams, g.stopStreams = context.WithCancel(context.Background())
+	g.rp = g.newReverseProxy()
+	return g
+}
+
+// CloseStreams ends every open GET stream; call it when shutdown begins.
+func (g *Gateway) CloseStreams() { g.stopStreams() }
+
+// ServeHTTP runs one request through the steps in order: CORS preflight,
+// origin, credentials, token, scopes, body, then forward.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	var entry logEntry
+	start := time.Now()
+	defer func() { g.logRequest(r, rec, &entry, start) }()
+
+	if r.Method == http.MethodOptions {
+		g.preflight(rec, r)
+		return
+	}
+	if !g.originAllowed(r) {
+		rpcError(rec, http.StatusForbidden, -32600, "origin not allowed")
+		return
+	}
+	g.setCORS(rec.Header(), r)
+
+	if msg := checkHeaderMultiplicity(r); msg != "" {
+		rpcError(rec, http.StatusBadRequest, -32600, msg)
+		return
+	}
+	p, d := g.authenticate(r)
+	if d != nil {
+		entry.denied = d.code
+		g.deny(rec, *d)
+		return
+	}
+	entry.sub = p.Subject
+
+	if r.Method == http.MethodPost {
+		body, status, msg := readBody(rec, r, g.opt.MaxBodyBytes)
+		if status != 0 {
+			rpcError(rec, status, rpcCodeFor(status), msg)
+			return
+		}
+		info, status, msg := inspect(r, body)
+		entry.rpcMethod = info
+		if status != 0 {
+			rpcError(rec, status, rpcCodeFor(status), msg)
+			return
+		}
+		setBody(r, body)
+	}
+	g.forward(rec, r, p)
+}
+
+// authenticate returns the verified principal, or the denial to send.
+func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *denial) {
+	token, d := bearerToken(r)
+	if d != nil {
+		if d.status == http.StatusUnauthorized {
+			d.scopes = g.opt.ChallengeScopes
+		}
+		return nil, d
+	}
+	if token == "" {
+		return nil, &denial{status: http.StatusUnauthorized, scopes: g.opt.ChallengeScopes}
+	}
+	p, err := g.opt.Verifier.Verify(r.Context(), token)
+	if err != nil {
+		var te *auth.TokenError
+		if errors.As(err, &te) {
+			return nil, &denial{status: http.StatusUnauthorized, code: errInvalidToken, desc: te.Reason}
+		}
+		// The keys are not loaded (or the verifier failed): the token may
+		// be good, so no invalid_token that would make the client drop it.
+		g.log.Warn("cannot verify token yet", zap.Error(err))
+		return nil, &denial{status: http.StatusServiceUnavailable, desc: "the authorization server's keys are not available yet; retry shortly"}
+	}
+	if missing := p.Missing(g.opt.RequiredScopes); len(missing) > 0 {
+		return nil, &denial{status: http.StatusForbidden, code: errInsufficientScope,
+			desc: "the token lacks scopes this server requires", scopes: g.opt.RequiredScopes}
+	}
+	return p, nil
+}
+
+// checkHeaderMultiplicity rejects requests that repeat a header whose
+// meaning the proxy and the upstream could read differently: Go takes the
+// first value, some SDKs take the last.
+func checkHeaderMultiplicity(r *http.Request) string {
+	for _, name := range [...]string{"Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name"} {
+		if len(r.Header[name]) > 1 {
+			return "the " + name + " header must appear at most once"
+		}
+	}
+	return ""
+}
+
+func rpcCodeFor(status int) int {
+	switch status {
+	case http.StatusBadRequest:
+		return -32600 // invalid request
+	default:
+		return -32603
+	}
+}
+
+// logEntry collects what the request line logs as the request goes.
+type logEntry struct {
+	sub       string
+	rpcMethod string
+	denied    string
+}
+
+func (g *Gateway) logRequest(r *http.Request, rec *recorder, e *logEntry, start time.Time) {
+	if ce := g.log.Check(zap.InfoLevel, "request"); ce != nil {
+		ce.Write(
+			zap.String("method", r.Method),
+			zap.String("rpc_method", e.rpcMethod),
+			zap.Int("status", rec.status),
+			zap.Duration("duration", time.Since(start)),
+			zap.String("sub", e.sub),
+			zap.String("denied", e.denied),
+		)
+	}
+}
