@@ -13,6 +13,8 @@ const usage = `toolgate: an authenticating reverse proxy for MCP servers
 
 Usage:
   toolgate            serve, configured by environment variables (see README.md)
+  toolgate demo       run a sample MCP server, a development issuer and
+                      toolgate in front of them on 127.0.0.1:8080 (-addr to change)
   toolgate version    print the version
 `
 
@@ -23,6 +25,8 @@ func run(ctx context.Context, args, environ []string) error {
 		return serve(ctx, environ, nil)
 	}
 	switch args[0] {
+	case "demo":
+		return runDemo(ctx, args[1:], environ, os.Stdout)
 	case "version", "--version":
 		fmt.Println("toolgate", version)
 		return nil

@@ -1,0 +1,28 @@
+# The README's commands. `make test` is what CI runs.
+.PHONY: test build demo bench load fuzz check
+
+GO ?= go
+
+build:
+	$(GO) build -o bin/toolgate ./cmd/toolgate
+
+# Installs the pinned npm packages of the end-to-end tests (oidc-provider,
+# server-everything, the TypeScript SDK), then runs every test.
+test:
+	npm ci --prefix test/e2e --no-audit --no-fund
+	$(GO) test -race -count=1 ./...
+
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./proxy/ ./jsonrpc/ ./decorate/ ./policy/
+
+load:
+	bash bench/load.sh
+
+# Runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./jsonrpc/
