@@ -67,10 +67,11 @@ func Load(environ []string) (*Config, error) {
 	}
 	var c Config
 	var problems []string
+	failed := map[string]bool{}
 	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
-		problems = append(problems, parseProblems(err)...)
+		problems = append(problems, parseProblems(err, m, failed)...)
 	}
-	problems = append(problems, c.validate()...)
+	problems = append(problems, c.validate(failed)...)
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}
 	}
@@ -79,7 +80,7 @@ func Load(environ []string) (*Config, error) {
 
 // parseProblems turns caarlos0/env's aggregate error into one line per
 // variable, naming the variable rather than the Go field.
-func parseProblems(err error) []string {
+func parseProblems(err error, environ map[string]string, failed map[string]bool) []string {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return []string{err.Error()}
@@ -103,18 +104,22 @@ func parseProblems(err error) []string {
 		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
 			name = f.Tag.Get("env")
 		}
-		cause := pe.Err
-		if inner := errors.Unwrap(cause); inner != nil {
-			cause = inner
-		}
-		out = append(out, fmt.Sprintf("%s must be %s; %v", name, want, cause))
+		failed[name] = true
+		out = append(out, fmt.Sprintf("%s must be %s; got %q", name, want, environ[name]))
 	}
 	return out
 }
 
-func (c *Config) validate() []string {
+// validate checks values and derives the parsed fields. Variables in failed
+// could not be parsed at all and were reported already.
+func (c *Config) validate(failed map[string]bool) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	check := func(name string, bad bool, format string, args ...any) {
+		if bad && !failed[name] {
+			add(format, args...)
+		}
+	}
 
 	if c.UpstreamURL == "" {
 		add("UPSTREAM_URL is required: the full URL of the upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
@@ -183,21 +188,16 @@ func (c *Config) validate() []string {
 		c.Origins = append(c.Origins, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 
-	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
-		add("MAX_BODY_BYTES must be between 1024 and 1073741824 bytes; got %d", c.MaxBodyBytes)
-	}
-	if c.ShutdownTimeout <= 0 {
-		add("SHUTDOWN_TIMEOUT must be positive, e.g. 15s; got %s", c.ShutdownTimeout)
-	}
-	if c.JWKSRefreshInterval < time.Minute {
-		add("JWKS_REFRESH_INTERVAL must be at least 1m; got %s", c.JWKSRefreshInterval)
-	}
-	if c.TokenCacheSize < 0 {
-		add("TOKEN_CACHE_SIZE must be 0 (off) or more; got %d", c.TokenCacheSize)
-	}
-	if c.UpstreamMaxIdleConns < 1 {
-		add("UPSTREAM_MAX_IDLE_CONNS must be at least 1; got %d", c.UpstreamMaxIdleConns)
-	}
+	check("MAX_BODY_BYTES", c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30,
+		"MAX_BODY_BYTES must be between 1024 and 1073741824 bytes; got %d", c.MaxBodyBytes)
+	check("SHUTDOWN_TIMEOUT", c.ShutdownTimeout <= 0,
+		"SHUTDOWN_TIMEOUT must be positive, e.g. 15s; got %s", c.ShutdownTimeout)
+	check("JWKS_REFRESH_INTERVAL", c.JWKSRefreshInterval < time.Minute,
+		"JWKS_REFRESH_INTERVAL must be at least 1m; got %s", c.JWKSRefreshInterval)
+	check("TOKEN_CACHE_SIZE", c.TokenCacheSize < 0,
+		"TOKEN_CACHE_SIZE must be 0 (off) or more; got %d", c.TokenCacheSize)
+	check("UPSTREAM_MAX_IDLE_CONNS", c.UpstreamMaxIdleConns < 1,
+		"UPSTREAM_MAX_IDLE_CONNS must be at least 1; got %d", c.UpstreamMaxIdleConns)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
