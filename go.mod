@@ -2,6 +2,9 @@ module github.com/toolgate/toolgate
 
 go 1.26.0
 
+// npm packages of the end-to-end tests live here; no Go code inside.
+ignore ./test/e2e/node_modules
+
 require (
 	github.com/caarlos0/env/v11 v11.4.2
 	github.com/coreos/go-oidc/v3 v3.21.0

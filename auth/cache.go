@@ -17,6 +17,7 @@ type tokenCache struct {
 
 type cacheEntry struct {
 	p     *Principal
+	kid   string // the key that verified it
 	until time.Time
 }
 
@@ -27,20 +28,20 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{max: max, m: make(map[[32]byte]cacheEntry)}
 }
 
-func (c *tokenCache) get(k [32]byte, now time.Time) (*Principal, bool) {
+func (c *tokenCache) get(k [32]byte, now time.Time) (*Principal, string, bool) {
 	if c == nil {
-		return nil, false
+		return nil, "", false
 	}
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
-		return nil, false
+		return nil, "", false
 	}
-	return e.p, true
+	return e.p, e.kid, true
 }
 
-func (c *tokenCache) put(k [32]byte, p *Principal, until, now time.Time) {
+func (c *tokenCache) put(k [32]byte, p *Principal, kid string, until, now time.Time) {
 	if c == nil || !now.Before(until) {
 		return
 	}
@@ -61,7 +62,7 @@ func (c *tokenCache) put(k [32]byte, p *Principal, until, now time.Time) {
 			delete(c.m, key)
 		}
 	}
-	c.m[k] = cacheEntry{p: p, until: until}
+	c.m[k] = cacheEntry{p: p, kid: kid, until: until}
 }
 
 func (c *tokenCache) len() int {

@@ -26,8 +26,8 @@ type JWTOptions struct {
 	Skew      time.Duration // default and maximum MaxSkew
 	CacheSize int           // verified tokens remembered; 0 disables the cache
 	// CacheTTL caps how long a verified token is trusted without a fresh
-	// signature check, so a key the issuer withdraws stops working soon
-	// even for tokens already seen. Default 5 minutes.
+	// signature check. A cached token whose key the issuer has withdrawn
+	// is re-verified at once. Default 5 minutes.
 	CacheTTL time.Duration
 	Now      func() time.Time
 }
@@ -64,10 +64,10 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	// Hash the token's bytes in place: converting to []byte would copy a
 	// kilobyte on every request. sha256 does not retain its input.
 	key := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-	if p, ok := v.cache.get(key, now); ok {
+	if p, kid, ok := v.cache.get(key, now); ok && v.opt.Keys.has(kid) {
 		return p, nil
 	}
-	p, err := v.verify(ctx, token, now)
+	p, kid, err := v.verify(ctx, token, now)
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +75,17 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if p.Expiry.Before(until) {
 		until = p.Expiry
 	}
-	v.cache.put(key, p, until, now)
+	v.cache.put(key, p, kid, until, now)
 	return p, nil
 }
 
-func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*Principal, error) {
+// verify checks token from scratch and returns its principal and the kid of
+// the key that verified it.
+func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*Principal, string, error) {
 	if err := checkCompact(token); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	var kid string
 
 	// The key provider runs inside jwt.Parse with the protected header; it
 	// records why it refused so the caller gets a precise reason.
@@ -92,7 +95,8 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 		if refusal = checkHeader(h); refusal != nil {
 			return refusal
 		}
-		k, err := v.opt.Keys.key(ctx, h.KeyID())
+		kid = h.KeyID()
+		k, err := v.opt.Keys.key(ctx, kid)
 		if err != nil {
 			refusal = err
 			return err
@@ -116,11 +120,12 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	)
 	if err != nil {
 		if refusal != nil {
-			return nil, refusal
+			return nil, "", refusal
 		}
-		return nil, invalid("signature or encoding is invalid")
+		return nil, "", invalid("signature or encoding is invalid")
 	}
-	return v.checkClaims(tok, now)
+	p, err := v.checkClaims(tok, now)
+	return p, kid, err
 }
 
 func (v *JWTVerifier) checkClaims(tok jwt.Token, now time.Time) (*Principal, error) {

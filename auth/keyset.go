@@ -49,7 +49,10 @@ type RemoteKeySet struct {
 	group     singleflight.Group
 	mu        sync.Mutex
 	url       string
-	lastFetch time.Time
+	// lastMiss is when an unknown kid last caused a refetch. Scheduled
+	// refreshes do not count: a key rotated in just after one must still be
+	// picked up at the first token that uses it.
+	lastMiss time.Time
 }
 
 // NewRemoteKeySet returns a key set for url; nothing is fetched until the
@@ -72,7 +75,6 @@ func (s *RemoteKeySet) Loaded() bool { return s.keys.Load() != nil }
 func (s *RemoteKeySet) Refresh(ctx context.Context) error {
 	_, err, _ := s.group.Do("jwks", func() (any, error) {
 		s.mu.Lock()
-		s.lastFetch = s.Now()
 		url := s.url
 		s.mu.Unlock()
 		if url == "" {
@@ -100,7 +102,11 @@ func (s *RemoteKeySet) key(ctx context.Context, kid string) (*publicKey, error) 
 		return nil, ErrNotReady
 	}
 	s.mu.Lock()
-	allowed := s.Now().Sub(s.lastFetch) >= s.MinRefetch
+	now := s.Now()
+	allowed := s.lastMiss.IsZero() || now.Sub(s.lastMiss) >= s.MinRefetch
+	if allowed {
+		s.lastMiss = now
+	}
 	s.mu.Unlock()
 	if allowed {
 		// The refetch must outlive one client's cancelled request: other
@@ -111,6 +117,10 @@ func (s *RemoteKeySet) key(ctx context.Context, kid string) (*publicKey, error) 
 	}
 	return s.lookup(kid), nil
 }
+
+// has reports whether kid is still published; the token cache asks it so a
+// key the issuer withdraws stops vouching for tokens verified with it.
+func (s *RemoteKeySet) has(kid string) bool { return s.lookup(kid) != nil }
 
 func (s *RemoteKeySet) lookup(kid string) *publicKey {
 	km := s.keys.Load()

@@ -1,0 +1,171 @@
+// issuer.mjs — a real external OAuth 2.1 / OpenID Connect authorization server
+// for toolgate's end-to-end test, built on oidc-provider.
+//
+// It stands in for Auth0 / Keycloak / any OIDC issuer: open dynamic client
+// registration, PKCE S256 required for every client, RFC 8707 resource
+// indicators that turn the MCP URL into an RS256 JWT access token (RFC 9068)
+// whose `aud` is that URL. A single fixed user is logged in and consents
+// without any page to click, so a headless client can follow the redirects
+// with plain fetch (keeping the cookies oidc-provider sets) and get a code.
+//
+// Usage:  RESOURCE=http://127.0.0.1:8080/mcp node issuer.mjs <port>
+//   PORT      listen port on 127.0.0.1 (argv[2] wins over the env var)
+//   RESOURCE  the only accepted resource indicator (the MCP URL)
+//   KID       `kid` of the RSA signing key generated at start (default k1).
+//             Key rotation = restart the process with another KID: the old
+//             key is gone from the JWKS, new tokens carry the new kid.
+//   SCOPES    resource scopes (default "mcp:read mcp:write")
+//
+// Prints `READY <issuer>` on stdout once listening. Binds 127.0.0.1 only.
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+
+import Provider, { errors } from 'oidc-provider';
+
+const port = Number(process.argv[2] ?? process.env.PORT);
+const resource = process.env.RESOURCE;
+const kid = process.env.KID || 'k1';
+const resourceScopes = (process.env.SCOPES || 'mcp:read mcp:write').split(/[\s,]+/).filter(Boolean);
+
+if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+  fail('a listen port is required: `node issuer.mjs <port>` or PORT=<port>');
+}
+if (!resource || !URL.canParse(resource)) {
+  fail('RESOURCE must be the absolute URL of the MCP endpoint, e.g. http://127.0.0.1:8080/mcp');
+}
+
+const issuer = `http://127.0.0.1:${port}`;
+
+// The fixed end user every login resolves to.
+const user = { sub: 'alice', email: 'alice@example.test', email_verified: true };
+
+function signingKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+}
+
+const provider = new Provider(issuer, {
+  jwks: { keys: [signingKey()] },
+  cookies: { keys: [randomBytes(32).toString('base64url')] },
+
+  // Static scopes must include the resource scopes: oidc-provider validates a
+  // registering client's `scope` metadata against this list.
+  scopes: ['openid', 'offline_access', 'email', ...resourceScopes],
+  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+
+  features: {
+    devInteractions: { enabled: false }, // replaced by the auto-login route below
+    registration: { enabled: true, initialAccessToken: false }, // open DCR
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (_ctx, _client, oneOf) => oneOf,
+      // A code granted for one resource is exchanged for that resource even
+      // when the token request omits `resource`.
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        if (indicator !== resource) {
+          throw new errors.InvalidTarget(`unknown resource indicator; this issuer serves only ${resource}`);
+        }
+        return {
+          scope: resourceScopes.join(' '),
+          audience: resource,
+          accessTokenTTL: 10 * 60,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  },
+
+  pkce: { required: () => true }, // oidc-provider 9 only supports S256
+
+  // Put the user's email into access tokens so toolgate can forward it.
+  extraTokenClaims: async (_ctx, token) => (token.accountId === user.sub ? { email: user.email } : undefined),
+
+  findAccount: async (_ctx, sub) => (sub === user.sub
+    ? { accountId: sub, claims: async () => ({ ...user }) }
+    : undefined),
+
+  interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+
+  ttl: {
+    AccessToken: 10 * 60,
+    AuthorizationCode: 60,
+    IdToken: 10 * 60,
+    Interaction: 10 * 60,
+    Session: 60 * 60,
+    Grant: 60 * 60,
+    RefreshToken: 60 * 60,
+  },
+  renderError: async (ctx, out) => {
+    ctx.type = 'application/json';
+    ctx.body = out;
+  },
+});
+
+provider.on('server_error', (_ctx, err) => console.error('issuer server_error:', err));
+
+// autoInteraction settles every interaction without a page: the login prompt
+// logs in the fixed user, the consent prompt grants exactly what is missing.
+// oidc-provider then resumes the authorization at /auth/<uid>, which needs the
+// interaction cookies set on the way here.
+async function autoInteraction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params, session } = details;
+
+  if (prompt.name === 'login') {
+    await provider.interactionFinished(req, res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
+    return;
+  }
+  if (prompt.name !== 'consent') {
+    throw new Error(`unexpected prompt ${prompt.name}`);
+  }
+
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+  const missing = prompt.details;
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+}
+
+const oidc = provider.callback();
+
+const server = createServer((req, res) => {
+  if (req.url.startsWith('/interaction/')) {
+    autoInteraction(req, res).catch((err) => {
+      console.error('issuer interaction failed:', err);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+      }
+      res.end(`interaction failed: ${err.message}\n`);
+    });
+    return;
+  }
+  oidc(req, res);
+});
+
+server.on('error', (err) => fail(`cannot listen on 127.0.0.1:${port}: ${err.message}`));
+server.listen(port, '127.0.0.1', () => {
+  console.log(`READY ${issuer}`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}
+
+function fail(message) {
+  console.error(`issuer: ${message}`);
+  process.exit(2);
+}
