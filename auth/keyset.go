@@ -45,10 +45,10 @@ type RemoteKeySet struct {
 	MinRefetch time.Duration
 	Now        func() time.Time
 
-	keys      atomic.Pointer[keyMap]
-	group     singleflight.Group
-	mu        sync.Mutex
-	url       string
+	keys  atomic.Pointer[keyMap]
+	group singleflight.Group
+	mu    sync.Mutex
+	url   string
 	// lastMiss is when an unknown kid last caused a refetch. Scheduled
 	// refreshes do not count: a key rotated in just after one must still be
 	// picked up at the first token that uses it.

@@ -37,6 +37,8 @@ type Config struct {
 	JWKSRefreshInterval    time.Duration `env:"JWKS_REFRESH_INTERVAL" envDefault:"15m"`
 	TokenCacheSize         int           `env:"TOKEN_CACHE_SIZE" envDefault:"10000"`
 	UpstreamMaxIdleConns   int           `env:"UPSTREAM_MAX_IDLE_CONNS" envDefault:"256"`
+	ToolPolicyFile         string        `env:"TOOL_POLICY_FILE"`
+	ChallengeMode          string        `env:"CHALLENGE_MODE" envDefault:"auto"`
 
 	// Derived by Load; not read from the environment.
 	Upstream        *url.URL `env:"-"`
@@ -198,6 +200,11 @@ func (c *Config) validate(failed map[string]bool) []string {
 		"TOKEN_CACHE_SIZE must be 0 (off) or more; got %d", c.TokenCacheSize)
 	check("UPSTREAM_MAX_IDLE_CONNS", c.UpstreamMaxIdleConns < 1,
 		"UPSTREAM_MAX_IDLE_CONNS must be at least 1; got %d", c.UpstreamMaxIdleConns)
+	switch c.ChallengeMode {
+	case "auto", "http", "tool-result":
+	default:
+		add("CHALLENGE_MODE must be auto, http or tool-result; got %q", c.ChallengeMode)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -78,7 +78,8 @@ func NewServer() http.Handler {
 			mu.Unlock()
 			return result(fmt.Sprintf("saved; you have %d notes", n)), nil, nil
 		})
-	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	// Stateless, so a single curl can call a tool without a session.
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
 }
 
 func result(text string) *mcp.CallToolResult {

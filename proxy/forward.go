@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/toolgate/toolgate/auth"
+	"github.com/toolgate/toolgate/decorate"
+	"github.com/toolgate/toolgate/jsonrpc"
 )
 
 // Identity headers toolgate asserts to the upstream. Inbound headers that
@@ -25,8 +27,15 @@ const (
 
 type principalKey struct{}
 
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+// decorateKey marks a forwarded request whose response may hold tools/list
+// results; the value is the *decorate.Decorator to apply.
+type decorateKey struct{}
+
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, p *auth.Principal, msgs jsonrpc.Message) {
 	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	if d := g.decoratorFor(r, msgs); d != nil {
+		ctx = context.WithValue(ctx, decorateKey{}, d)
+	}
 	if r.Method == http.MethodGet {
 		// A GET is the long-lived server-to-client stream; end it when
 		// toolgate shuts down rather than holding shutdown to its deadline.
@@ -57,6 +66,10 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 			if !g.opt.ForwardAccessToken {
 				out.Header.Del("Authorization")
 			}
+			if out.Context().Value(decorateKey{}) != nil {
+				// The response will be rewritten: ask for it uncompressed.
+				out.Header.Del("Accept-Encoding")
+			}
 			if p, _ := out.Context().Value(principalKey{}).(*auth.Principal); p != nil {
 				out.Header.Set(headerUser, p.Subject)
 				if p.Email != "" {
@@ -66,7 +79,7 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 		},
 		Transport:      g.opt.Transport,
 		BufferPool:     copyBuffers,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.upstreamError,
 	}
 }
@@ -86,7 +99,7 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-func modifyResponse(resp *http.Response) error {
+func (g *Gateway) modifyResponse(resp *http.Response) error {
 	h := resp.Header
 	// toolgate owns CORS for the endpoint; a second Allow-Origin from the
 	// upstream would make browsers reject the response.
@@ -99,6 +112,9 @@ func modifyResponse(resp *http.Response) error {
 		// Tell buffering reverse proxies in front of toolgate (nginx) to
 		// pass events through as they come.
 		h.Set("X-Accel-Buffering", "no")
+	}
+	if d, _ := resp.Request.Context().Value(decorateKey{}).(*decorate.Decorator); d != nil {
+		g.decorateResponse(resp, d)
 	}
 	return nil
 }

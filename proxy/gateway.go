@@ -7,16 +7,21 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/toolgate/toolgate/auth"
+	"github.com/toolgate/toolgate/decorate"
+	"github.com/toolgate/toolgate/jsonrpc"
+	"github.com/toolgate/toolgate/policy"
 )
 
 // Options configures a Gateway.
@@ -33,15 +38,26 @@ type Options struct {
 	MaxBodyBytes       int64    // larger POST bodies get 413
 	AllowedOrigins     []string // lowercase origins; empty allows any
 	Log                *zap.Logger
+
+	// Policy turns on per-tool mode (TOOL_POLICY_FILE); nil means every
+	// request needs a valid token.
+	Policy *policy.Policy
+	// ChallengeMode is "auto", "http" or "tool-result" (CHALLENGE_MODE).
+	ChallengeMode string
 }
 
 // Gateway serves the MCP endpoint. Build it with New.
 type Gateway struct {
-	opt         Options
-	metadataURL string
-	origins     map[string]bool
-	rp          *httputil.ReverseProxy
-	log         *zap.Logger
+	opt          Options
+	metadataURL  string
+	origins      map[string]bool
+	rp           *httputil.ReverseProxy
+	log          *zap.Logger
+	toolResults  bool                // deny tools/call with a tool result (Apps SDK)
+	anonSessions bool                // the policy lets anonymous callers initialize
+	decorator    *decorate.Decorator // nil without a policy
+	// replayDecorator decorates GET streams without learning from them.
+	replayDecorator *decorate.Decorator
 
 	// streams ends long-lived GET streams at shutdown, which would otherwise
 	// hold http.Server.Shutdown until its deadline.
@@ -61,6 +77,18 @@ func New(o Options) *Gateway {
 			g.origins[strings.ToLower(origin)] = true
 		}
 	}
+	g.toolResults = o.ChallengeMode == "tool-result" || (o.ChallengeMode == "auto" && o.Policy != nil)
+	if o.Policy != nil {
+		g.anonSessions = slices.Contains(o.Policy.AnonymousMethods(), "initialize")
+		oversize := func(size int) {
+			g.log.Warn("tools/list event too large to decorate; passed through unchanged", zap.Int("bytes", size))
+		}
+		g.decorator = &decorate.Decorator{Schemes: o.Policy.Advertise, OnOversize: oversize}
+		g.replayDecorator = &decorate.Decorator{
+			Schemes:    func(tool string, _ json.RawMessage) json.RawMessage { return o.Policy.SchemesJSON(tool) },
+			OnOversize: oversize,
+		}
+	}
 	g.streams, g.stopStreams = context.WithCancel(context.Background())
 	g.rp = g.newReverseProxy()
 	return g
@@ -70,7 +98,7 @@ func New(o Options) *Gateway {
 func (g *Gateway) CloseStreams() { g.stopStreams() }
 
 // ServeHTTP runs one request through the steps in order: CORS preflight,
-// origin, credentials, token, scopes, body, then forward.
+// origin, credentials, body, decision, then forward or challenge.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	var entry logEntry
@@ -91,33 +119,53 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rpcError(rec, http.StatusBadRequest, -32600, msg)
 		return
 	}
-	p, d := g.authenticate(r)
-	if d != nil {
-		entry.denied = d.code
+
+	p, d := g.credentials(r)
+	if p != nil {
+		entry.sub = p.Subject
+	}
+	// Whole-server mode needs a token for everything: refuse before reading
+	// a body. Per-tool mode must read it to know what is asked, and so must
+	// tool-result challenges, which echo the request id.
+	if d == nil && p == nil && g.opt.Policy == nil {
+		d = &denial{status: http.StatusUnauthorized, scopes: g.opt.ChallengeScopes}
+	}
+	if d != nil && !(g.toolResults && d.challengeable() && r.Method == http.MethodPost) {
+		entry.denied = d.name()
 		g.deny(rec, *d)
 		return
 	}
-	entry.sub = p.Subject
 
+	var msgs jsonrpc.Message
 	if r.Method == http.MethodPost {
 		body, status, msg := readBody(rec, r, g.opt.MaxBodyBytes)
 		if status != 0 {
 			rpcError(rec, status, rpcCodeFor(status), msg)
 			return
 		}
-		info, status, msg := inspect(r, body)
-		entry.rpcMethod = info
+		msgs, status, msg = inspect(r, body)
+		entry.rpcMethod = methodForLog(msgs)
 		if status != 0 {
 			rpcError(rec, status, rpcCodeFor(status), msg)
 			return
 		}
 		setBody(r, body)
 	}
-	g.forward(rec, r, p)
+	if d == nil {
+		d = g.decide(r, p, msgs)
+	}
+	if d != nil {
+		entry.denied = d.name()
+		g.challengeRequest(rec, r, msgs, *d)
+		return
+	}
+	g.forward(rec, r, p, msgs)
 }
 
-// authenticate returns the verified principal, or the denial to send.
-func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *denial) {
+// credentials returns the verified principal, nil and nil when the request
+// carries no credentials, or the denial for credentials that are bad. A
+// token that is presented but invalid is never treated as no token.
+func (g *Gateway) credentials(r *http.Request) (*auth.Principal, *denial) {
 	token, d := bearerToken(r)
 	if d != nil {
 		if d.status == http.StatusUnauthorized {
@@ -126,7 +174,7 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Principal, *denial) {
 		return nil, d
 	}
 	if token == "" {
-		return nil, &denial{status: http.StatusUnauthorized, scopes: g.opt.ChallengeScopes}
+		return nil, nil
 	}
 	p, err := g.opt.Verifier.Verify(r.Context(), token)
 	if err != nil {

@@ -63,6 +63,10 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		return err
 	}
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(demo.Policy), 0o600); err != nil {
+		return err
+	}
 
 	env := append(environ,
 		"UPSTREAM_URL="+upstreamURL,
@@ -70,6 +74,7 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 		"AUTHORIZATION_SERVER_URL="+issuer.URL,
 		"LISTEN_ADDR="+*addr,
 		"SCOPES_SUPPORTED="+strings.Join(demo.Scopes, " "),
+		"TOOL_POLICY_FILE="+policyFile,
 	)
 	if !hasVar(environ, "LOG_FORMAT") {
 		env = append(env, "LOG_FORMAT=console")
@@ -85,23 +90,27 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 	fmt.Fprintf(out, `
 toolgate demo is running. Press Ctrl-C to stop.
 
-  MCP endpoint        %s
-  upstream (sample)   %s   tools: echo, search, whoami, add_note
-  issuer (dev only)   %s
-  access token        %s   (sub demo-user, scopes %s, 24 h)
+  MCP endpoint        %[1]s
+  upstream (sample)   %[2]s
+  issuer (dev only)   %[3]s
+  access token        %[4]s   (sub demo-user, scopes %[5]s, 24 h)
+  policy              %[6]s
+                      echo: public   search: public, more when signed in
+                      whoami: signed in   add_note: signed in with notes:write
 
-Without a token toolgate answers 401 with a challenge:
-  curl -i -X POST %s -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+Anyone may list tools and call echo:
+  curl -s %[1]s -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}'
 
-With the token the request reaches the sample server:
-  curl -X POST %s -H "Authorization: Bearer $(cat %s)" \
-    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+whoami without a token returns the sign-in challenge ChatGPT acts on; with the token it runs:
+  curl -s %[1]s -H "Authorization: Bearer $(cat %[4]s)" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
 
 MCP Inspector (npx @modelcontextprotocol/inspector): transport "Streamable HTTP",
-URL %s, Authentication: Bearer token = the contents of %s.
+URL %[1]s, Authentication: Bearer token = the contents of %[4]s.
 
-`, resource, upstreamURL, issuer.URL, tokenFile, strings.Join(demo.Scopes, " "), resource, resource, tokenFile, resource, tokenFile)
+`, resource, upstreamURL, issuer.URL, tokenFile, strings.Join(demo.Scopes, " "), policyFile)
 	err = <-done
 	if errors.Is(err, context.Canceled) {
 		return nil

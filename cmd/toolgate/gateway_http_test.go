@@ -96,6 +96,11 @@ func TestGatewayAnswers(t *testing.T) {
 		{name: "chunked body over MAX_BODY_BYTES", req: rawReq{body: big, chunked: true, header: http.Header{"Authorization": {"Bearer " + tok}}}, status: 413, bodyHas: "MAX_BODY_BYTES"},
 		{name: "duplicate Mcp-Session-Id", req: rawReq{body: initBody, header: http.Header{"Authorization": {"Bearer " + tok}, "Mcp-Session-Id": {"a", "b"}}}, status: 400},
 		{name: "unknown path", req: rawReq{path: "/other", body: initBody}, status: 404},
+		{name: "duplicate key in body", req: rawReq{body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"ping","params":{"name":"echo"}}`, header: http.Header{"Authorization": {"Bearer " + tok}}}, status: 400, bodyHas: `"code":-32600`},
+		{name: "body that is not JSON", req: rawReq{body: `{"jsonrpc":"2.0",`, header: http.Header{"Authorization": {"Bearer " + tok}}}, status: 400},
+		{name: "compressed body", req: rawReq{body: initBody, header: http.Header{"Authorization": {"Bearer " + tok}, "Content-Encoding": {"gzip"}}}, status: 415},
+		{name: "non-UTF-8 charset", req: rawReq{body: initBody, header: http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json; charset=utf-16"}}}, status: 400},
+		{name: "Mcp-Method disagrees with body", req: rawReq{body: initBody, header: http.Header{"Authorization": {"Bearer " + tok}, "Mcp-Method": {"tools/list"}}}, status: 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/toolgate/toolgate/auth"
 	"github.com/toolgate/toolgate/config"
 	"github.com/toolgate/toolgate/discovery"
+	"github.com/toolgate/toolgate/policy"
 	"github.com/toolgate/toolgate/proxy"
 	"github.com/toolgate/toolgate/upstream"
 )
@@ -46,10 +48,22 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 		return err
 	}
 
+	var pol *policy.Policy
+	supported := cfg.Supported
+	if cfg.ToolPolicyFile != "" {
+		if pol, err = policy.Load(cfg.ToolPolicyFile); err != nil {
+			return fmt.Errorf("TOOL_POLICY_FILE: %w", err)
+		}
+		if cfg.ScopesSupported == "" {
+			// Advertise what the tools need, so clients can ask for it.
+			supported = union(cfg.Required, pol.Scopes())
+		}
+	}
+
 	prm, err := discovery.NewResourceHandler(discovery.ResourceMetadata{
 		Resource:               cfg.ResourceServerURL,
 		AuthorizationServers:   []string{cfg.AuthorizationServerURL},
-		ScopesSupported:        cfg.Supported,
+		ScopesSupported:        supported,
 		BearerMethodsSupported: []string{"header"},
 	})
 	if err != nil {
@@ -57,7 +71,7 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 	}
 	challengeScopes := cfg.Required
 	if len(challengeScopes) == 0 {
-		challengeScopes = cfg.Supported
+		challengeScopes = supported
 	}
 	gateway := proxy.New(proxy.Options{
 		Upstream:            cfg.Upstream,
@@ -70,6 +84,8 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 		MaxBodyBytes:        cfg.MaxBodyBytes,
 		AllowedOrigins:      cfg.Origins,
 		Log:                 log.Named("gateway"),
+		Policy:              pol,
+		ChallengeMode:       cfg.ChallengeMode,
 	})
 
 	srv := &http.Server{
@@ -100,6 +116,8 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 		zap.String("resource", cfg.ResourceServerURL),
 		zap.String("upstream", cfg.UpstreamURL),
 		zap.String("issuer", cfg.AuthorizationServerURL),
+		zap.String("policy", cfg.ToolPolicyFile),
+		zap.String("challenge_mode", cfg.ChallengeMode),
 		zap.String("version", version))
 
 	select {
@@ -145,6 +163,17 @@ func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, issuer *
 		writeStatus(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "the MCP endpoint is " + cfg.Resource.Path})
 	})
 	return mux
+}
+
+// union keeps a's order and appends what b adds.
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func writeStatus(w http.ResponseWriter, status int, v any) {

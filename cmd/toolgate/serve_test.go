@@ -109,11 +109,11 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func connect(t *testing.T, g *gate, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1.0.0"}, opts)
-	transport := &mcp.StreamableClientTransport{
-		Endpoint:   g.mcp,
-		HTTPClient: &http.Client{Transport: bearerTransport{token: token, base: http.DefaultTransport}},
-		MaxRetries: -1,
+	httpClient := http.DefaultClient
+	if token != "" {
+		httpClient = &http.Client{Transport: bearerTransport{token: token, base: http.DefaultTransport}}
 	}
+	transport := &mcp.StreamableClientTransport{Endpoint: g.mcp, HTTPClient: httpClient, MaxRetries: -1}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, transport, nil)
@@ -144,8 +144,8 @@ func TestGoSDKClientThroughToolgate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tools.Tools) != 3 {
-		t.Fatalf("tools = %d, want 3", len(tools.Tools))
+	if len(tools.Tools) != 4 {
+		t.Fatalf("tools = %d, want 4", len(tools.Tools))
 	}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "héllo \u2028 world"}})
 	if err != nil || text(t, res) != "héllo \u2028 world" {

@@ -39,11 +39,20 @@ type countdownIn struct {
 
 type whoamiIn struct{}
 
-// New starts the server with three tools: echo (returns its text), whoami
-// (returns the identity headers it received), and countdown (sends one
-// progress notification per step, 50 ms apart, so the response is an SSE
-// stream whose events arrive over time).
-func New(t testing.TB) *Upstream {
+// New starts the server with four tools: echo (returns its text), whoami
+// (returns the identity headers it received), countdown (sends one progress
+// notification per step, 50 ms apart, so the response is an SSE stream whose
+// events arrive over time) and declared (which declares its own
+// securitySchemes, noauth, in _meta, as Apps SDK servers do). Responses are
+// event streams.
+func New(t testing.TB) *Upstream { return start(t, nil) }
+
+// NewJSON is New with application/json responses instead of event streams.
+func NewJSON(t testing.TB) *Upstream {
+	return start(t, &mcp.StreamableHTTPOptions{JSONResponse: true})
+}
+
+func start(t testing.TB, opts *mcp.StreamableHTTPOptions) *Upstream {
 	t.Helper()
 	u := &Upstream{}
 	server := mcp.NewServer(&mcp.Implementation{Name: "test-upstream", Version: "1.0.0"}, nil)
@@ -75,7 +84,12 @@ func New(t testing.TB) *Upstream {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "liftoff"}}}, nil, nil
 		})
-	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "declared", Description: "Declares its own schemes.",
+		Meta: mcp.Meta{"securitySchemes": []map[string]any{{"type": "noauth"}}}},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ whoamiIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "declared ok"}}}, nil, nil
+		})
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, opts)
 	mux := http.NewServeMux()
 	mux.Handle("/upstream/mcp", u.record(handler))
 	u.Server = httptest.NewServer(mux)
