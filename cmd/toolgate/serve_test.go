@@ -253,3 +253,51 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 		t.Fatal("shutdown waited for the open GET stream")
 	}
 }
+
+// Events leave toolgate as the upstream sends them, and a client that hangs
+// up mid-stream cancels the upstream's work.
+func TestStreamingAndCancellation(t *testing.T) {
+	g := startGate(t)
+	tok := g.token(t)
+	sid := session(t, g, tok)
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"countdown","arguments":{"from":40},"_meta":{"progressToken":"p"}}}`
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.mcp, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("headers: %v", resp.Header)
+	}
+	// The countdown takes 2 s in all; its first progress event must arrive
+	// long before that, or toolgate is buffering.
+	first := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		first <- string(buf[:n])
+	}()
+	select {
+	case ev := <-first:
+		if !strings.Contains(ev, "notifications/progress") {
+			t.Fatalf("first bytes %q", ev)
+		}
+	case <-time.After(1500 * time.Millisecond):
+		t.Fatal("no event before the stream ended: the response was buffered")
+	}
+	cancel() // hang up mid-stream
+	deadline := time.Now().Add(3 * time.Second)
+	for g.up.Cancelled() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g.up.Cancelled() == 0 {
+		t.Fatal("the upstream kept working after the client went away")
+	}
+}

@@ -23,10 +23,11 @@ type Upstream struct {
 	URL    string
 	Server *httptest.Server
 
-	requests atomic.Int64
-	mu       sync.Mutex
-	last     *http.Request
-	lastBody []byte
+	requests  atomic.Int64
+	cancelled atomic.Int64
+	mu        sync.Mutex
+	last      *http.Request
+	lastBody  []byte
 }
 
 type echoIn struct {
@@ -108,8 +109,15 @@ func (u *Upstream) record(next http.Handler) http.Handler {
 		u.lastBody = body
 		u.mu.Unlock()
 		next.ServeHTTP(w, r)
+		if r.Context().Err() != nil {
+			u.cancelled.Add(1)
+		}
 	})
 }
+
+// Cancelled counts requests whose HTTP request context ended before the
+// handler finished, as it does when the proxy in front cancels them.
+func (u *Upstream) Cancelled() int64 { return u.cancelled.Load() }
 
 // Requests counts the requests that reached the upstream.
 func (u *Upstream) Requests() int64 { return u.requests.Load() }
