@@ -21,7 +21,9 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- runDemo(ctx, []string{"-addr", "127.0.0.1:" + port}, []string{"LOG_LEVEL=error"}, &out) }()
+	go func() {
+		done <- runDemo(ctx, []string{"-addr", "127.0.0.1:" + port}, []string{"LOG_LEVEL=error"}, &out)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
