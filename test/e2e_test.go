@@ -10,6 +10,10 @@
 //   - client: the official MCP TypeScript SDK (test/e2e/client.mjs) logging in
 //     non-interactively through discovery, registration, PKCE and token.
 //
+// TestEndToEnd covers whole-server mode, TestPerToolEndToEnd
+// (policy_e2e_test.go) per-tool mode with test/e2e/policy-client.mjs; the
+// harness they share is in harness_test.go.
+//
 // The npm packages are pinned by test/e2e/package-lock.json; install them
 // with `npm ci --prefix test/e2e`. Without them the test skips, unless CI is
 // set, where it fails.
@@ -17,21 +21,15 @@ package e2e_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -40,14 +38,7 @@ const (
 	// requiredScope is set as REQUIRED_SCOPES; issuer.mjs knows it.
 	requiredScope = "mcp:read"
 	echoMessage   = "hello through toolgate"
-
-	buildTimeout  = 3 * time.Minute
-	startTimeout  = 20 * time.Second
-	clientTimeout = 45 * time.Second
-	httpTimeout   = 10 * time.Second
 )
-
-var httpClient = &http.Client{Timeout: httpTimeout}
 
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
@@ -168,209 +159,6 @@ func TestEndToEnd(t *testing.T) {
 	})
 }
 
-// requireNodeComponents returns test/e2e once node and its packages exist;
-// without them it skips, or fails under CI.
-func requireNodeComponents(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
-		missing = "test/e2e/node_modules is missing"
-	}
-	if missing == "" {
-		return dir
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s: run npm ci --prefix test/e2e", missing)
-	}
-	t.Skipf("%s: run npm ci --prefix test/e2e to enable the end-to-end test", missing)
-	return ""
-}
-
-// buildToolgate builds ./cmd/toolgate, or returns TOOLGATE_E2E_BINARY when
-// that names a prebuilt binary to test instead (a release build, say).
-func buildToolgate(t *testing.T, repoRoot, dir string) string {
-	t.Helper()
-	if prebuilt := os.Getenv("TOOLGATE_E2E_BINARY"); prebuilt != "" {
-		t.Logf("testing the prebuilt binary %s", prebuilt)
-		return prebuilt
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	binary := filepath.Join(dir, "toolgate")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/toolgate")
-	cmd.Dir = repoRoot
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/toolgate: %v\n%s", err, out)
-	}
-	t.Logf("built toolgate in %.1fs", time.Since(start).Seconds())
-	return binary
-}
-
-// freePorts reserves n distinct loopback ports and releases them for the
-// processes about to bind them.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("reserve a loopback port: %v", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
-// process is a child started in its own process group, so stopping it
-// also stops whatever it spawned; nothing else is ever signalled.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
-	once sync.Once
-}
-
-func startProcess(t *testing.T, name, dir string, env []string, argv ...string) *process {
-	t.Helper()
-	p := &process{name: name, out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Dir = dir
-	p.cmd.Env = append(baseEnv(), env...)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	p.cmd.SysProcAttr = childAttr()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("----- %s output -----\n%s", name, p.output())
-		}
-	})
-	return p
-}
-
-// baseEnv is the little children need from ours; the rest (a developer's
-// stray TOKEN_AUDIENCE, say) must not leak into toolgate's configuration.
-func baseEnv() []string {
-	var env []string
-	for _, key := range []string{"PATH", "HOME", "TMPDIR", "SYSTEMROOT"} {
-		if v, ok := os.LookupEnv(key); ok {
-			env = append(env, key+"="+v)
-		}
-	}
-	return env
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL if it lingers.
-func (p *process) stop() {
-	p.once.Do(func() {
-		pgid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			select {
-			case <-p.done:
-			case <-time.After(2 * time.Second):
-			}
-		}
-	})
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) output() string { return p.out.String() }
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(data []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(data)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// eventually polls check every 50 ms until it reports done, the process
-// dies, or the timeout passes.
-func eventually(t *testing.T, p *process, what string, timeout time.Duration, check func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if check() {
-			return
-		}
-		if p != nil && p.exited() {
-			t.Fatalf("%s exited while waiting for %s:\n%s", p.name, what, p.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", timeout, what)
-}
-
-func startIssuer(t *testing.T, nodeDir string, port int, resource, kid string) *process {
-	t.Helper()
-	p := startProcess(t, "issuer "+kid, nodeDir, []string{"RESOURCE=" + resource, "KID=" + kid},
-		"node", "issuer.mjs", fmt.Sprint(port))
-	eventually(t, p, "the issuer's READY line", startTimeout, func() bool {
-		return strings.Contains(p.output(), "READY http://127.0.0.1:")
-	})
-	return p
-}
-
-func waitTCP(t *testing.T, what string, port int) {
-	t.Helper()
-	eventually(t, nil, what+" to listen", startTimeout, func() bool {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
-}
-
-func waitReady(t *testing.T, p *process, url string) {
-	t.Helper()
-	eventually(t, p, "GET "+url+" = 200", startTimeout, func() bool {
-		resp, err := httpClient.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
 const initializeRequest = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"toolgate-e2e-go","version":"1.0.0"}}}`
 
 // mcpRequest is one POST to the MCP endpoint as a Streamable HTTP client
@@ -422,50 +210,7 @@ func bearerChallenge(t *testing.T, resp *http.Response) map[string]string {
 	if len(values) != 1 {
 		t.Fatalf("want one WWW-Authenticate header, got %q", values)
 	}
-	scheme, rest, _ := strings.Cut(values[0], " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		t.Fatalf("WWW-Authenticate %q: scheme is not Bearer", values[0])
-	}
-	params, err := parseAuthParams(rest)
-	if err != nil {
-		t.Fatalf("WWW-Authenticate %q: %v", values[0], err)
-	}
-	return params
-}
-
-func parseAuthParams(s string) (map[string]string, error) {
-	params := map[string]string{}
-	for s = strings.TrimSpace(s); s != ""; {
-		name, rest, ok := strings.Cut(s, "=")
-		if !ok {
-			return nil, fmt.Errorf("auth-param %q has no value", s)
-		}
-		name = strings.ToLower(strings.TrimSpace(name))
-		var value string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			if i == len(rest) {
-				return nil, fmt.Errorf("unterminated quoted value for %s", name)
-			}
-			value, rest = b.String(), rest[i+1:]
-		} else {
-			value, rest, _ = strings.Cut(rest, ",")
-			rest = "," + rest
-		}
-		if _, dup := params[name]; dup {
-			return nil, fmt.Errorf("auth-param %s repeated", name)
-		}
-		params[name] = strings.TrimSpace(value)
-		s = strings.TrimLeft(strings.TrimSpace(rest), ", ")
-	}
-	return params, nil
+	return parseBearer(t, values[0])
 }
 
 type protectedResourceMetadata struct {
@@ -545,34 +290,19 @@ func failureSummary(err error) string {
 	return strings.Join(keep, "\n")
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 // execClient runs client.mjs once and returns its result line.
 func execClient(nodeDir, mcpURL, state string, reuse bool) (clientRun, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
 	args := []string{"client.mjs", "--url", mcpURL, "--state", state + ".json",
 		"--token-out", state + ".token", "--message", echoMessage}
 	if reuse {
 		args = append(args, "--reuse")
 	}
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Dir = nodeDir
-	cmd.Env = baseEnv()
-	cmd.SysProcAttr = childAttr()
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return clientRun{}, fmt.Errorf("client.mjs %s: %w\nstdout:\n%s\nstderr:\n%s", strings.Join(args[1:], " "), err, &stdout, &stderr)
-	}
 	var run clientRun
-	if err := json.Unmarshal([]byte(lastLines(stdout.String(), 1)), &run); err != nil || !run.OK {
-		return clientRun{}, fmt.Errorf("client.mjs printed no result line (%v):\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	if err := runNode(nodeDir, &run, args...); err != nil {
+		return clientRun{}, err
+	}
+	if !run.OK {
+		return clientRun{}, fmt.Errorf("client.mjs %s did not report ok", strings.Join(args[1:], " "))
 	}
 	token, err := os.ReadFile(state + ".token")
 	if err != nil {

@@ -15,6 +15,15 @@
 //             Key rotation = restart the process with another KID: the old
 //             key is gone from the JWKS, new tokens carry the new kid.
 //   SCOPES    resource scopes (default "mcp:read mcp:write")
+//   STEP_UP_SCOPES  more resource scopes, granted when an authorization
+//             request asks for them but never part of a client's registration
+//             (default none). oidc-provider refuses a request for a static
+//             scope the client did not register, and the SDK registers with
+//             the scope of its first login; a scope a client steps up to later
+//             must therefore not be static. (RFC 7591 does not make the
+//             registered scope a limit on requests; the MCP SDKs' own
+//             authorization servers dropped that check for step-up, see
+//             python-sdk#2301.)
 //
 // Prints `READY <issuer>` on stdout once listening. Binds 127.0.0.1 only.
 
@@ -26,7 +35,9 @@ import Provider, { errors } from 'oidc-provider';
 const port = Number(process.argv[2] ?? process.env.PORT);
 const resource = process.env.RESOURCE;
 const kid = process.env.KID || 'k1';
-const resourceScopes = (process.env.SCOPES || 'mcp:read mcp:write').split(/[\s,]+/).filter(Boolean);
+const scopeList = (value) => (value ?? '').split(/[\s,]+/).filter(Boolean);
+const registrableScopes = scopeList(process.env.SCOPES || 'mcp:read mcp:write');
+const resourceScopes = [...registrableScopes, ...scopeList(process.env.STEP_UP_SCOPES)];
 
 if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   fail('a listen port is required: `node issuer.mjs <port>` or PORT=<port>');
@@ -49,9 +60,11 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey()] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
 
-  // Static scopes must include the resource scopes: oidc-provider validates a
-  // registering client's `scope` metadata against this list.
-  scopes: ['openid', 'offline_access', 'email', ...resourceScopes],
+  // Static scopes must include the scopes clients register with: oidc-provider
+  // validates a registering client's `scope` metadata against this list, and
+  // later holds the client's authorization requests to what it registered,
+  // for static scopes only (see STEP_UP_SCOPES).
+  scopes: ['openid', 'offline_access', 'email', ...registrableScopes],
   claims: { openid: ['sub'], email: ['email', 'email_verified'] },
 
   features: {
