@@ -1,8 +1,10 @@
 // Package auth decides whether a bearer token is genuine and what it grants.
-// It verifies JWT access tokens against the issuer's published keys, caches
-// verified tokens, and reports every failure as a *TokenError whose Reason is
-// safe to send back to the client. It never sees HTTP requests and never logs
-// or returns token contents.
+// It verifies JWT access tokens against the issuer's published keys, asks
+// the issuer's RFC 7662 introspection endpoint (or Google's tokeninfo) about
+// opaque tokens, caches verdicts, and reports every failure as a *TokenError
+// whose Reason is safe to send back to the client. It never sees HTTP
+// requests, never sends a token anywhere but the endpoint that judges it, and
+// never logs or returns token contents.
 package auth
 
 import (
@@ -16,6 +18,7 @@ import (
 type Principal struct {
 	Subject  string
 	Email    string
+	Username string // RFC 7662 "username", when an introspection response gives one
 	ClientID string
 	Scopes   []string
 	Expiry   time.Time
@@ -44,8 +47,9 @@ func (p *Principal) HasScope(scope string) bool {
 }
 
 // Verifier checks a bearer token. Every error is either a *TokenError (the
-// token is bad: RFC 6750 invalid_token) or ErrNotReady (toolgate cannot tell
-// yet: the keys are not loaded).
+// token is bad: RFC 6750 invalid_token), ErrNotReady (toolgate cannot tell
+// yet: the keys are not loaded) or wraps ErrUnavailable (the endpoint that
+// judges opaque tokens failed).
 type Verifier interface {
 	Verify(ctx context.Context, token string) (*Principal, error)
 }
@@ -61,6 +65,11 @@ func invalid(reason string) error { return &TokenError{Reason: reason} }
 // ErrNotReady means the verifier has no keys yet (the issuer has not been
 // reached). Callers answer 503, not 401: the token may well be good.
 var ErrNotReady = errors.New("the authorization server's signing keys are not loaded yet")
+
+// ErrUnavailable means the service that judges a token (an introspection or
+// tokeninfo endpoint) failed or answered something unusable. The token is
+// not accepted, but it is not declared invalid either: callers answer 503.
+var ErrUnavailable = errors.New("token validation service unavailable")
 
 // IsTokenError reports whether err means the token itself is bad.
 func IsTokenError(err error) bool {

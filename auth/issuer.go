@@ -28,6 +28,13 @@ type Issuer struct {
 	// Backoff bounds for the start-up retries; zero means 1s and 1m.
 	MinBackoff, MaxBackoff time.Duration
 
+	// SkipDiscovery loads the keys from JWKSURL without reading the
+	// issuer's metadata (Google: its key URL is fixed and documented).
+	SkipDiscovery bool
+	// MetadataOnly reads the metadata and no keys (tokens are introspected,
+	// so the issuer need not publish a JWKS). Ready then means metadata.
+	MetadataOnly bool
+
 	metadata atomic.Pointer[discovery.ServerMetadata]
 	mu       sync.Mutex
 	lastErr  error
@@ -45,9 +52,10 @@ func NewIssuer(url, jwksURL string, client *http.Client, refresh time.Duration, 
 // when JWKS_URL made discovery optional and it failed).
 func (i *Issuer) Metadata() *discovery.ServerMetadata { return i.metadata.Load() }
 
-// Ready returns nil once keys are loaded, else what is still failing.
+// Ready returns nil once keys are loaded (metadata, with MetadataOnly), else
+// what is still failing.
 func (i *Issuer) Ready() error {
-	if i.Keys.Loaded() {
+	if i.loaded() {
 		return nil
 	}
 	i.mu.Lock()
@@ -72,6 +80,10 @@ func (i *Issuer) Run(ctx context.Context) {
 	for {
 		err := i.load(ctx)
 		if err == nil {
+			if i.MetadataOnly {
+				i.Log.Info("authorization server metadata loaded", zap.String("issuer", i.URL))
+				return // no keys to refresh
+			}
 			i.Log.Info("authorization server ready", zap.String("issuer", i.URL), zap.String("jwks_uri", i.jwksURL()))
 			break
 		}
@@ -111,17 +123,23 @@ func (i *Issuer) Run(ctx context.Context) {
 func (i *Issuer) load(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	if i.SkipDiscovery {
+		return i.Keys.Refresh(ctx)
+	}
 	md, err := discovery.FetchServerMetadata(ctx, i.Client, i.URL)
 	switch {
 	case err == nil:
 		i.metadata.Store(md)
+		if i.MetadataOnly {
+			return nil
+		}
 		if i.JWKSURL == "" {
 			if md.JWKSURI == "" {
 				return errors.New("issuer metadata has no jwks_uri; set JWKS_URL")
 			}
 			i.Keys.SetURL(md.JWKSURI)
 		}
-	case i.JWKSURL == "":
+	case i.JWKSURL == "" || i.MetadataOnly:
 		return err
 	default:
 		// With JWKS_URL set, keys are enough to verify tokens; metadata
@@ -129,6 +147,13 @@ func (i *Issuer) load(ctx context.Context) error {
 		i.Log.Warn("issuer metadata not found; verifying with JWKS_URL alone", zap.Error(err))
 	}
 	return i.Keys.Refresh(ctx)
+}
+
+func (i *Issuer) loaded() bool {
+	if i.MetadataOnly {
+		return i.Metadata() != nil
+	}
+	return i.Keys.Loaded()
 }
 
 func (i *Issuer) jwksURL() string {

@@ -40,6 +40,16 @@ type Config struct {
 	ToolPolicyFile         string        `env:"TOOL_POLICY_FILE"`
 	ChallengeMode          string        `env:"CHALLENGE_MODE" envDefault:"auto"`
 
+	// Token validation beyond JWTs: see README, "Authorization servers".
+	TokenValidator               string `env:"TOKEN_VALIDATOR" envDefault:"auto"`
+	IntrospectionURL             string `env:"INTROSPECTION_URL"`
+	IntrospectionClientID        string `env:"INTROSPECTION_CLIENT_ID"`
+	IntrospectionClientSecret    string `env:"INTROSPECTION_CLIENT_SECRET"`
+	IntrospectionAuthMethod      string `env:"INTROSPECTION_AUTH_METHOD" envDefault:"client_secret_basic"`
+	IntrospectionAllowNoAudience bool   `env:"INTROSPECTION_ALLOW_NO_AUDIENCE" envDefault:"false"`
+	GoogleClientIDs              string `env:"GOOGLE_CLIENT_IDS"`
+	GoogleTokenInfoURL           string `env:"GOOGLE_TOKENINFO_URL"`
+
 	// Derived by Load; not read from the environment.
 	Upstream        *url.URL `env:"-"`
 	Resource        *url.URL `env:"-"`
@@ -49,6 +59,12 @@ type Config struct {
 	Supported       []string `env:"-"`
 	Origins         []string `env:"-"`
 	JWKSOverrideURL *url.URL `env:"-"`
+	// Google is true when Google's tokens are validated: TOKEN_VALIDATOR
+	// is google, or auto with Google's issuer.
+	Google        bool     `env:"-"`
+	GoogleClients []string `env:"-"`
+	// Introspects is true when introspection credentials are configured.
+	Introspects bool `env:"-"`
 }
 
 // Error lists every problem found, one per line, each naming its variable.
@@ -200,6 +216,7 @@ func (c *Config) validate(failed map[string]bool) []string {
 		"TOKEN_CACHE_SIZE must be 0 (off) or more; got %d", c.TokenCacheSize)
 	check("UPSTREAM_MAX_IDLE_CONNS", c.UpstreamMaxIdleConns < 1,
 		"UPSTREAM_MAX_IDLE_CONNS must be at least 1; got %d", c.UpstreamMaxIdleConns)
+	p = append(p, c.validateTokenValidation()...)
 	switch c.ChallengeMode {
 	case "auto", "http", "tool-result":
 	default:
@@ -215,6 +232,75 @@ func (c *Config) validate(failed map[string]bool) []string {
 	default:
 		add("LOG_FORMAT must be json or console; got %q", c.LogFormat)
 	}
+	return p
+}
+
+// googleIssuer is Google's issuer identifier, byte for byte.
+const googleIssuer = "https://accounts.google.com"
+
+// validateTokenValidation checks TOKEN_VALIDATOR and the settings of the
+// validator it selects, and flags settings no validator will read.
+func (c *Config) validateTokenValidation() []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	switch c.TokenValidator {
+	case "auto", "jwt", "introspection", "google":
+	default:
+		add("TOKEN_VALIDATOR must be auto, jwt, introspection or google; got %q", c.TokenValidator)
+	}
+	googleHost := c.Issuer != nil && strings.EqualFold(c.Issuer.Hostname(), "accounts.google.com")
+	c.Google = c.TokenValidator == "google" || c.TokenValidator == "auto" && googleHost
+	c.GoogleClients = splitList(c.GoogleClientIDs, ", ")
+
+	if c.Google {
+		switch {
+		case c.Issuer == nil:
+			// already reported
+		case !googleHost:
+			add("TOKEN_VALIDATOR=google needs AUTHORIZATION_SERVER_URL=%s; got %q", googleIssuer, c.AuthorizationServerURL)
+		case c.AuthorizationServerURL != googleIssuer:
+			add("AUTHORIZATION_SERVER_URL must be exactly %s for Google (its issuer has no trailing slash and no path); got %q", googleIssuer, c.AuthorizationServerURL)
+		}
+		if len(c.GoogleClients) == 0 {
+			add("GOOGLE_CLIENT_IDS is required with Google: your Google OAuth client IDs, comma-separated, e.g. 1234-abc.apps.googleusercontent.com (Google's tokens name the client they were issued to, never this resource)")
+		}
+		if c.GoogleTokenInfoURL != "" {
+			if _, err := publicURL(c.GoogleTokenInfoURL); err != nil {
+				add("GOOGLE_TOKENINFO_URL %v; got %q", err, c.GoogleTokenInfoURL)
+			}
+		}
+	} else {
+		if c.GoogleClientIDs != "" {
+			add("GOOGLE_CLIENT_IDS is used only with Google (AUTHORIZATION_SERVER_URL=%s); unset it or correct AUTHORIZATION_SERVER_URL", googleIssuer)
+		}
+		if c.GoogleTokenInfoURL != "" {
+			add("GOOGLE_TOKENINFO_URL is used only with Google (AUTHORIZATION_SERVER_URL=%s); unset it", googleIssuer)
+		}
+	}
+
+	if c.IntrospectionURL != "" {
+		if _, err := publicURL(c.IntrospectionURL); err != nil {
+			add("INTROSPECTION_URL %v; got %q", err, c.IntrospectionURL)
+		}
+	}
+	switch c.IntrospectionAuthMethod {
+	case "client_secret_basic", "client_secret_post":
+	default:
+		add("INTROSPECTION_AUTH_METHOD must be client_secret_basic or client_secret_post; got %q", c.IntrospectionAuthMethod)
+	}
+	configured := c.IntrospectionURL != "" || c.IntrospectionClientID != "" || c.IntrospectionClientSecret != ""
+	switch {
+	case c.TokenValidator == "introspection" && (c.IntrospectionClientID == "" || c.IntrospectionClientSecret == ""):
+		add("INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are required with TOKEN_VALIDATOR=introspection: the client credentials toolgate presents at the introspection endpoint (RFC 7662 §2.1 requires the caller to authenticate)")
+	case configured && (c.IntrospectionClientID == "" || c.IntrospectionClientSecret == ""):
+		add("INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET must both be set to introspect opaque tokens (RFC 7662 §2.1 requires the caller to authenticate)")
+	case configured && c.TokenValidator == "jwt":
+		add("INTROSPECTION_URL, INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are not used with TOKEN_VALIDATOR=jwt; unset them, or use TOKEN_VALIDATOR=auto to introspect opaque tokens")
+	case configured && c.Google:
+		add("INTROSPECTION_URL, INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are not used with Google, which has no RFC 7662 endpoint (its opaque tokens go to tokeninfo); unset them")
+	}
+	c.Introspects = c.IntrospectionClientID != "" && c.IntrospectionClientSecret != "" && !c.Google && c.TokenValidator != "jwt"
 	return p
 }
 

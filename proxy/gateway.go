@@ -182,10 +182,15 @@ func (g *Gateway) credentials(r *http.Request) (*auth.Principal, *denial) {
 		if errors.As(err, &te) {
 			return nil, &denial{status: http.StatusUnauthorized, code: errInvalidToken, desc: te.Reason}
 		}
-		// The keys are not loaded (or the verifier failed): the token may
-		// be good, so no invalid_token that would make the client drop it.
-		g.log.Warn("cannot verify token yet", zap.Error(err))
-		return nil, &denial{status: http.StatusServiceUnavailable, desc: "the authorization server's keys are not available yet; retry shortly"}
+		// The keys are not loaded or the validation service is down: the
+		// token may be good, so no invalid_token that would make the client
+		// drop it, and nothing is forwarded.
+		g.log.Warn("cannot verify token now", zap.Error(err))
+		desc := "the authorization server's keys are not available yet; retry shortly"
+		if errors.Is(err, auth.ErrUnavailable) {
+			desc = "the token validation service is unavailable; retry shortly"
+		}
+		return nil, &denial{status: http.StatusServiceUnavailable, desc: desc}
 	}
 	if missing := p.Missing(g.opt.RequiredScopes); len(missing) > 0 {
 		return nil, &denial{status: http.StatusForbidden, code: errInsufficientScope,

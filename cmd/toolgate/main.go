@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Environ())
 	stop()
+	var code exitCode
+	if errors.As(err, &code) {
+		os.Exit(int(code)) // the subcommand has said everything already
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "toolgate:", err)
 		os.Exit(1)

@@ -15,6 +15,9 @@ Usage:
   toolgate            serve, configured by environment variables (see README.md)
   toolgate demo       run a sample MCP server, a development issuer and
                       toolgate in front of them on 127.0.0.1:8080 (-addr to change)
+  toolgate check      check the configuration, the authorization server and,
+                      given a token (--token - reads stdin), whether toolgate
+                      would accept it; --json for machines, -h for more
   toolgate version    print the version
 `
 
@@ -25,6 +28,8 @@ func run(ctx context.Context, args, environ []string) error {
 		return serve(ctx, environ, nil)
 	}
 	switch args[0] {
+	case "check":
+		return runCheck(ctx, args[1:], environ, os.Stdin, os.Stdout, os.Stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], environ, os.Stdout)
 	case "version", "--version":

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/toolgate/toolgate/auth"
 	"github.com/toolgate/toolgate/config"
 	"github.com/toolgate/toolgate/discovery"
 	"github.com/toolgate/toolgate/policy"
@@ -37,27 +36,14 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 	// Outbound calls to the authorization server honour HTTPS_PROXY, as
 	// corporate networks need; upstream traffic never does.
 	outbound := &http.Client{Timeout: 15 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	issuer := auth.NewIssuer(cfg.AuthorizationServerURL, cfg.JWKSURL, outbound, cfg.JWKSRefreshInterval, log.Named("issuer"))
-	verifier, err := auth.NewJWTVerifier(auth.JWTOptions{
-		Issuer:    cfg.AuthorizationServerURL,
-		Audiences: cfg.Audiences,
-		Keys:      issuer.Keys,
-		CacheSize: cfg.TokenCacheSize,
-	})
+	tokens, err := newVerification(cfg, outbound, log)
 	if err != nil {
 		return err
 	}
 
-	var pol *policy.Policy
-	supported := cfg.Supported
-	if cfg.ToolPolicyFile != "" {
-		if pol, err = policy.Load(cfg.ToolPolicyFile); err != nil {
-			return fmt.Errorf("TOOL_POLICY_FILE: %w", err)
-		}
-		if cfg.ScopesSupported == "" {
-			// Advertise what the tools need, so clients can ask for it.
-			supported = union(cfg.Required, pol.Scopes())
-		}
+	pol, supported, err := loadPolicy(cfg)
+	if err != nil {
+		return err
 	}
 
 	prm, err := discovery.NewResourceHandler(discovery.ResourceMetadata{
@@ -76,7 +62,7 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 	gateway := proxy.New(proxy.Options{
 		Upstream:            cfg.Upstream,
 		Transport:           upstream.NewTransport(upstream.Options{MaxIdleConns: cfg.UpstreamMaxIdleConns}),
-		Verifier:            verifier,
+		Verifier:            tokens.verifier,
 		ResourceMetadataURL: discovery.MetadataURL(cfg.Resource),
 		RequiredScopes:      cfg.Required,
 		ChallengeScopes:     challengeScopes,
@@ -89,7 +75,7 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 	})
 
 	srv := &http.Server{
-		Handler:           routes(cfg, gateway, prm, issuer),
+		Handler:           routes(cfg, gateway, prm, tokens.ready),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -107,7 +93,7 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go issuer.Run(runCtx)
+	go tokens.run(runCtx)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -140,7 +126,7 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 }
 
 // routes is every path toolgate answers; anything else is 404.
-func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, issuer *auth.Issuer) http.Handler {
+func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mcpPath := cfg.Resource.EscapedPath()
 	if mcpPath == "" || mcpPath == "/" {
@@ -153,7 +139,7 @@ func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, issuer *
 		writeStatus(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := issuer.Ready(); err != nil {
+		if err := ready(); err != nil {
 			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
@@ -163,6 +149,24 @@ func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, issuer *
 		writeStatus(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "the MCP endpoint is " + cfg.Resource.Path})
 	})
 	return mux
+}
+
+// loadPolicy reads TOOL_POLICY_FILE, if set, and returns the scopes the
+// protected-resource metadata advertises: SCOPES_SUPPORTED when given, else
+// REQUIRED_SCOPES plus every scope the policy's tools need, so clients can
+// ask for them.
+func loadPolicy(cfg *config.Config) (*policy.Policy, []string, error) {
+	if cfg.ToolPolicyFile == "" {
+		return nil, cfg.Supported, nil
+	}
+	pol, err := policy.Load(cfg.ToolPolicyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TOOL_POLICY_FILE: %w", err)
+	}
+	if cfg.ScopesSupported != "" {
+		return pol, cfg.Supported, nil
+	}
+	return pol, union(cfg.Required, pol.Scopes()), nil
 }
 
 // union keeps a's order and appends what b adds.
