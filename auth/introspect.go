@@ -135,6 +135,7 @@ type introspection struct {
 	Scope     string          `json:"scope"`
 	ClientID  string          `json:"client_id"`
 	Username  string          `json:"username"`
+	Email     string          `json:"email"` // an extension many servers add, as in JWT access tokens
 	TokenType string          `json:"token_type"`
 	Exp       numeric         `json:"exp"`
 	Nbf       numeric         `json:"nbf"`
@@ -223,6 +224,7 @@ func (v *IntrospectionVerifier) check(a *introspection, now time.Time) (*Princip
 	return &Principal{
 		Subject:  a.Sub,
 		Username: a.Username,
+		Email:    a.Email,
 		ClientID: a.ClientID,
 		Scopes:   splitScopes(a.Scope),
 		Expiry:   exp,

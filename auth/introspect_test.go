@@ -130,7 +130,7 @@ func TestIntrospectionPrincipalAndRequest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
-		if p.Subject != "alice" || p.Username != "alice@example.com" || p.ClientID != "mcp-client" ||
+		if p.Subject != "alice" || p.Username != "alice@example.com" || p.Email != "alice@example.com" || p.ClientID != "mcp-client" ||
 			strings.Join(p.Scopes, " ") != "mcp:read mcp:write" || p.Expiry.IsZero() {
 			t.Fatalf("%s: principal %+v", method, p)
 		}

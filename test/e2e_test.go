@@ -11,8 +11,10 @@
 //     non-interactively through discovery, registration, PKCE and token.
 //
 // TestEndToEnd covers whole-server mode, TestPerToolEndToEnd
-// (policy_e2e_test.go) per-tool mode with test/e2e/policy-client.mjs; the
-// harness they share is in harness_test.go.
+// (policy_e2e_test.go) per-tool mode with test/e2e/policy-client.mjs,
+// TestIntrospectionEndToEnd (introspection_e2e_test.go) opaque tokens checked
+// at oidc-provider's RFC 7662 endpoint; the harness they share is in
+// harness_test.go.
 //
 // The npm packages are pinned by test/e2e/package-lock.json; install them
 // with `npm ci --prefix test/e2e`. Without them the test skips, unless CI is

@@ -2,7 +2,7 @@
 
 package e2e_test
 
-// The harness both end-to-end tests share: building toolgate, ports, child
+// The harness the end-to-end tests share: building toolgate, ports, child
 // processes in their own process groups, and the node components.
 
 import (
@@ -24,7 +24,7 @@ import (
 
 const (
 	buildTimeout  = 3 * time.Minute
-	startTimeout  = 20 * time.Second
+	startTimeout  = 45 * time.Second
 	clientTimeout = 45 * time.Second
 	httpTimeout   = 10 * time.Second
 )

@@ -427,12 +427,14 @@ func (r policyRun) toolCalls() []exchange {
 
 // upstreamRecorder stands between toolgate and server-everything and notes
 // every tools/call that reaches the upstream, with the identity toolgate
-// asserted for it. It forwards everything unchanged; SSE responses stream
-// through (ReverseProxy flushes text/event-stream at once).
+// asserted for it, and counts every request of any kind. It forwards
+// everything unchanged; SSE responses stream through (ReverseProxy flushes
+// text/event-stream at once).
 type upstreamRecorder struct {
-	url   string
-	mu    sync.Mutex
-	calls []upstreamCall
+	url      string
+	mu       sync.Mutex
+	calls    []upstreamCall
+	requests int
 }
 
 type upstreamCall struct {
@@ -449,6 +451,9 @@ func newUpstreamRecorder(t *testing.T, target string) *upstreamRecorder {
 	rec := &upstreamRecorder{}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(to) }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.requests++
+		rec.mu.Unlock()
 		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
@@ -492,6 +497,13 @@ func (u *upstreamRecorder) note(body []byte, user string) {
 			u.calls = append(u.calls, upstreamCall{Tool: m.Params.Name, User: user})
 		}
 	}
+}
+
+// requestCount is how many HTTP requests reached the upstream so far.
+func (u *upstreamRecorder) requestCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.requests
 }
 
 func (u *upstreamRecorder) toolCalls() []upstreamCall {

@@ -237,7 +237,7 @@ func TestServeWithIntrospection(t *testing.T) {
 	intro.Answer("opaque-alice", intro.Active(iss.URL, g.mcp))
 
 	cs := connect(t, g, "opaque-alice", nil)
-	if got := whoami(t, cs); got != "user=alice email= authorization=false" {
+	if got := whoami(t, cs); got != "user=alice email=alice@example.com authorization=false" {
 		t.Fatalf("upstream saw %q", got)
 	}
 

@@ -302,6 +302,7 @@ func (s *Introspection) Active(issuer, audience string) map[string]any {
 		"aud":        audience,
 		"sub":        "alice",
 		"username":   "alice@example.com",
+		"email":      "alice@example.com",
 		"client_id":  "mcp-client",
 		"scope":      "mcp:read mcp:write",
 		"token_type": "Bearer",

@@ -4,9 +4,11 @@
 // It stands in for Auth0 / Keycloak / any OIDC issuer: open dynamic client
 // registration, PKCE S256 required for every client, RFC 8707 resource
 // indicators that turn the MCP URL into an RS256 JWT access token (RFC 9068)
-// whose `aud` is that URL. A single fixed user is logged in and consents
-// without any page to click, so a headless client can follow the redirects
-// with plain fetch (keeping the cookies oidc-provider sets) and get a code.
+// whose `aud` is that URL, or into an opaque one that a registered resource
+// server looks up at the RFC 7662 introspection endpoint. A single fixed
+// user is logged in and consents without any page to click, so a headless
+// client can follow the redirects with plain fetch (keeping the cookies
+// oidc-provider sets) and get a code.
 //
 // Usage:  RESOURCE=http://127.0.0.1:8080/mcp node issuer.mjs <port>
 //   PORT      listen port on 127.0.0.1 (argv[2] wins over the env var)
@@ -24,6 +26,16 @@
 //             registered scope a limit on requests; the MCP SDKs' own
 //             authorization servers dropped that check for step-up, see
 //             python-sdk#2301.)
+//   ACCESS_TOKEN_FORMAT  jwt (default) or opaque: the format of access tokens
+//             for RESOURCE. An opaque token is a random string; oidc-provider
+//             keeps its claims (aud = RESOURCE among them) and reveals them
+//             only at the introspection endpoint.
+//   INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET  when set, the
+//             RFC 7662 introspection endpoint is enabled (published as
+//             `introspection_endpoint`) and this statically registered
+//             confidential client (client_secret_basic) is the only caller
+//             allowed an answer; anyone else gets `{"active": false}`. The
+//             names match toolgate's, so one environment serves both.
 //
 // Prints `READY <issuer>` on stdout once listening. Binds 127.0.0.1 only.
 
@@ -38,12 +50,22 @@ const kid = process.env.KID || 'k1';
 const scopeList = (value) => (value ?? '').split(/[\s,]+/).filter(Boolean);
 const registrableScopes = scopeList(process.env.SCOPES || 'mcp:read mcp:write');
 const resourceScopes = [...registrableScopes, ...scopeList(process.env.STEP_UP_SCOPES)];
+const accessTokenFormat = process.env.ACCESS_TOKEN_FORMAT || 'jwt';
+const introspector = process.env.INTROSPECTION_CLIENT_ID
+  ? { id: process.env.INTROSPECTION_CLIENT_ID, secret: process.env.INTROSPECTION_CLIENT_SECRET }
+  : undefined;
 
 if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   fail('a listen port is required: `node issuer.mjs <port>` or PORT=<port>');
 }
 if (!resource || !URL.canParse(resource)) {
   fail('RESOURCE must be the absolute URL of the MCP endpoint, e.g. http://127.0.0.1:8080/mcp');
+}
+if (!['jwt', 'opaque'].includes(accessTokenFormat)) {
+  fail(`ACCESS_TOKEN_FORMAT must be jwt or opaque; got ${JSON.stringify(accessTokenFormat)}`);
+}
+if (introspector && !introspector.secret) {
+  fail('INTROSPECTION_CLIENT_SECRET is required with INTROSPECTION_CLIENT_ID: the introspection endpoint authenticates its callers');
 }
 
 const issuer = `http://127.0.0.1:${port}`;
@@ -60,6 +82,18 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey()] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
 
+  // The resource server's own client: it never signs anyone in, it only
+  // authenticates at the introspection endpoint.
+  clients: introspector ? [{
+    client_id: introspector.id,
+    client_secret: introspector.secret,
+    client_name: 'resource server (introspection only)',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  }] : [],
+
   // Static scopes must include the scopes clients register with: oidc-provider
   // validates a registering client's `scope` metadata against this list, and
   // later holds the client's authorization requests to what it registered,
@@ -71,6 +105,14 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false }, // replaced by the auto-login route below
     registration: { enabled: true, initialAccessToken: false }, // open DCR
     revocation: { enabled: true },
+    // The answer carries the token's aud (the resource indicator's
+    // `audience` below), iss, sub, client_id, scope, exp, token_type and the
+    // extraTokenClaims (email). The default policy would answer any
+    // confidential client; only the resource server may ask.
+    introspection: {
+      enabled: Boolean(introspector),
+      allowedPolicy: async (_ctx, caller) => caller.clientId === introspector?.id,
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: async (_ctx, _client, oneOf) => oneOf,
@@ -85,8 +127,8 @@ const provider = new Provider(issuer, {
           scope: resourceScopes.join(' '),
           audience: resource,
           accessTokenTTL: 10 * 60,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: 'RS256' } },
+          accessTokenFormat,
+          ...(accessTokenFormat === 'jwt' && { jwt: { sign: { alg: 'RS256' } } }),
         };
       },
     },
@@ -94,7 +136,8 @@ const provider = new Provider(issuer, {
 
   pkce: { required: () => true }, // oidc-provider 9 only supports S256
 
-  // Put the user's email into access tokens so toolgate can forward it.
+  // Put the user's email into access tokens so toolgate can forward it (an
+  // opaque token's extra claims appear in its introspection answer).
   extraTokenClaims: async (_ctx, token) => (token.accountId === user.sub ? { email: user.email } : undefined),
 
   findAccount: async (_ctx, sub) => (sub === user.sub
