@@ -62,6 +62,12 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 			out.URL.RawQuery = target.RawQuery
 			out.Host = "" // Host is the upstream's: SDK DNS-rebinding guards check it
 			pr.SetXForwarded()
+			if in := pr.In; in.Method == http.MethodPost && in.ContentLength > 0 {
+				// ReverseProxy wraps the body in a type the transport cannot
+				// tell is in memory, so it would write headers and body in
+				// two syscalls. This body is the inspected bytes (setBody).
+				out.Body = in.Body
+			}
 			stripIdentityHeaders(out.Header)
 			if !g.opt.ForwardAccessToken {
 				out.Header.Del("Authorization")
@@ -89,14 +95,32 @@ func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 // servers (WSGI, PHP) fold underscores into dashes.
 func stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		if len(name) < len("X-Forwarded-User") {
-			continue
-		}
-		n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
-		if n == "x-forwarded-user" || n == "x-forwarded-email" {
+		if foldedEqual(name, "x-forwarded-user") || foldedEqual(name, "x-forwarded-email") {
 			delete(h, name)
 		}
 	}
+}
+
+// foldedEqual compares a header name with want (lowercase, dashes) ignoring
+// ASCII case and reading '_' as '-', without allocating: it runs on every
+// header of every request.
+func foldedEqual(name, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *Gateway) modifyResponse(resp *http.Response) error {
@@ -138,19 +162,26 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 // copyBuffers pools ReverseProxy's copy buffers; without a pool it
-// allocates 32 KiB per response.
+// allocates 32 KiB per response. The pool holds array pointers so that
+// neither Get nor Put allocates.
 var copyBuffers = &bufferPool{}
+
+const copyBufferSize = 32 << 10
 
 type bufferPool struct{ p sync.Pool }
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) == copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf))
+	}
+}
 
 // readBody reads the whole POST body, bounded by max. It returns a status
 // and message when the body cannot be accepted. The buffer is not pooled:

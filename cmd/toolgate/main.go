@@ -8,10 +8,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// toolgate's live heap is a few MiB; collecting at 4x instead of 2x
+		// of it costs tens of MiB and saves about a tenth of the CPU per
+		// request under load. GOGC set in the environment wins.
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Environ())
 	stop()
