@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/toolgate/toolgate/discovery"
 )
 
 // maxJWKSBytes bounds a key set document.
@@ -134,25 +135,9 @@ func (s *RemoteKeySet) lookup(kid string) *publicKey {
 }
 
 func (s *RemoteKeySet) fetch(ctx context.Context, url string) (*keyMap, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := discovery.GetDocument(ctx, s.Client, url, maxJWKSBytes)
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch JWKS %s: status %d", url, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS %s: %w", url, err)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("fetch JWKS %s: larger than %d bytes", url, maxJWKSBytes)
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	return parseKeySet(body)
 }

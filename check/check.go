@@ -16,7 +16,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -308,7 +307,7 @@ func (o Options) jwksCheck(ctx context.Context, st *issuerState) Check {
 		return Check{Name: "jwks", Status: Fail, Detail: detail,
 			Fix: "make the key set reachable from toolgate with at least one RSA (2048 bits or more), EC or Ed25519 signature key, or set JWKS_URL"}
 	}
-	body, err := get(ctx, o.Client, st.jwksURL)
+	body, err := discovery.GetDocument(ctx, o.Client, st.jwksURL, maxJWKSBytes)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -348,34 +347,6 @@ func keyKind(k auth.SigningKey) string {
 		return "Ed25519"
 	}
 	return strings.Join(k.Algs, "/")
-}
-
-func get(ctx context.Context, client *http.Client, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text repeats the method and URL
-		}
-		return nil, fmt.Errorf("GET %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", u, maxJWKSBytes)
-	}
-	return body, nil
 }
 
 func scopesCheck(cfg *config.Config, advertised []string, md *discovery.ServerMetadata) Check {

@@ -93,7 +93,10 @@ func FetchServerMetadata(ctx context.Context, client *http.Client, issuer string
 	return nil, fmt.Errorf("no authorization server metadata for issuer %q: %s", issuer, strings.Join(failures, "; "))
 }
 
-func fetchMetadata(ctx context.Context, client *http.Client, u string) (*ServerMetadata, error) {
+// GetDocument fetches a JSON document (metadata, a JWKS) with a bounded
+// size: a 200 answer's body, at most max bytes. Errors name the URL, never
+// repeat the request twice over, and carry the status on a non-200.
+func GetDocument(ctx context.Context, client *http.Client, u string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -101,19 +104,31 @@ func fetchMetadata(ctx context.Context, client *http.Client, u string) (*ServerM
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the method and URL
+		}
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxMetadataBytes))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, max))
 		return nil, fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	if len(body) > maxMetadataBytes {
-		return nil, fmt.Errorf("GET %s: document larger than %d bytes", u, maxMetadataBytes)
+	if int64(len(body)) > max {
+		return nil, fmt.Errorf("GET %s: document larger than %d bytes", u, max)
+	}
+	return body, nil
+}
+
+func fetchMetadata(ctx context.Context, client *http.Client, u string) (*ServerMetadata, error) {
+	body, err := GetDocument(ctx, client, u, maxMetadataBytes)
+	if err != nil {
+		return nil, err
 	}
 	var md ServerMetadata
 	if err := json.Unmarshal(body, &md); err != nil {
