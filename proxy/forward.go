@@ -137,6 +137,8 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		// pass events through as they come.
 		h.Set("X-Accel-Buffering", "no")
 	}
+	p, _ := resp.Request.Context().Value(principalKey{}).(*auth.Principal)
+	g.trackSession(resp, subject(p))
 	if d, _ := resp.Request.Context().Value(decorateKey{}).(*decorate.Decorator); d != nil {
 		g.decorateResponse(resp, d)
 	}

@@ -59,6 +59,8 @@ type Gateway struct {
 	// replayDecorator decorates GET streams without learning from them.
 	replayDecorator *decorate.Decorator
 
+	sessions *sessions
+
 	// streams ends long-lived GET streams at shutdown, which would otherwise
 	// hold http.Server.Shutdown until its deadline.
 	streams     context.Context
@@ -89,6 +91,7 @@ func New(o Options) *Gateway {
 			OnOversize: oversize,
 		}
 	}
+	g.sessions = newSessions(100_000, 24*time.Hour)
 	g.streams, g.stopStreams = context.WithCancel(context.Background())
 	g.rp = g.newReverseProxy()
 	return g
@@ -159,7 +162,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.challengeRequest(rec, r, msgs, *d)
 		return
 	}
+	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !g.sessions.admit(sid, subject(p)) {
+		// Another caller's session: answered as an unknown session (the
+		// transport's 404), so the client opens its own.
+		entry.denied = "session_owner"
+		rpcError(rec, http.StatusNotFound, -32001, "session not found")
+		return
+	}
 	g.forward(rec, r, p, msgs)
+}
+
+func subject(p *auth.Principal) string {
+	if p == nil {
+		return ""
+	}
+	return p.Subject
 }
 
 // credentials returns the verified principal, nil and nil when the request

@@ -271,3 +271,39 @@ func TestPolicyFileErrorsStopStartup(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A session id is not a credential: another caller presenting it gets the
+// transport's 404 for an unknown session, and nothing is forwarded.
+func TestSessionsAreBoundToTheirCaller(t *testing.T) {
+	g := startPolicyGate(t, testupstream.New(t))
+	alice := g.token(t)
+	c := g.iss.Claims(g.mcp)
+	c["sub"] = "bob"
+	bob := g.iss.Token(t, c)
+
+	aliceSession := session(t, g, alice)
+	before := g.up.Requests()
+	for _, intruder := range []string{bob, ""} {
+		resp, _ := rpc(t, g, intruder, aliceSession, callBody("1", "echo"))
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("intruder on alice's session: %d", resp.StatusCode)
+		}
+	}
+	if g.up.Requests() != before {
+		t.Fatal("a request on another caller's session reached the upstream")
+	}
+	if _, res := rpc(t, g, alice, aliceSession, callBody("2", "whoami")); toolText(res) != "user=alice email= authorization=false" {
+		t.Fatalf("owner: %v", res)
+	}
+
+	// An anonymous session belongs to the first user who signs in on it.
+	anon := session(t, g, "")
+	if _, res := rpc(t, g, bob, anon, callBody("3", "whoami")); toolText(res) != "user=bob email= authorization=false" {
+		t.Fatalf("upgrade: %v", res)
+	}
+	for _, other := range []string{alice, ""} {
+		if resp, _ := rpc(t, g, other, anon, callBody("4", "echo")); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("after bob's upgrade another caller got %d", resp.StatusCode)
+		}
+	}
+}
