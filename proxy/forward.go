@@ -37,10 +37,17 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		ctx = context.WithValue(ctx, decorateKey{}, d)
 	}
 	if r.Method == http.MethodGet {
-		// A GET is the long-lived server-to-client stream; end it when
-		// toolgate shuts down rather than holding shutdown to its deadline.
+		// A GET is the long-lived server-to-client stream. It ends when the
+		// token that opened it expires, so a stream never outlives its
+		// authorization (the client reconnects with a fresh token), and
+		// when toolgate shuts down rather than holding shutdown to its
+		// deadline.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
+		if p != nil && !p.Expiry.IsZero() {
+			ctx, cancel = context.WithDeadline(ctx, p.Expiry)
+		} else {
+			ctx, cancel = context.WithCancel(ctx)
+		}
 		stop := context.AfterFunc(g.streams, cancel)
 		defer stop()
 		defer cancel()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -299,5 +300,35 @@ func TestStreamingAndCancellation(t *testing.T) {
 	}
 	if g.up.Cancelled() == 0 {
 		t.Fatal("the upstream kept working after the client went away")
+	}
+}
+
+// A GET stream never outlives the token that opened it.
+func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	g := startGate(t)
+	long := g.token(t)
+	sid := session(t, g, long)
+	c := g.iss.Claims(g.mcp)
+	c["exp"] = time.Now().Add(1500 * time.Millisecond).Unix()
+	short := g.iss.Token(t, c)
+
+	req, _ := http.NewRequest(http.MethodGet, g.mcp, nil)
+	req.Header.Set("Authorization", "Bearer "+short)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET stream: %d", resp.StatusCode)
+	}
+	ended := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream stayed open after its token expired")
 	}
 }
