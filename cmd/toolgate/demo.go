@@ -68,7 +68,15 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 		return err
 	}
 
-	env := append(environ,
+	// Only logging settings pass through: a REQUIRED_SCOPES or
+	// CHALLENGE_MODE exported for a real deployment must not change the demo.
+	var env []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "LOG_LEVEL=") || strings.HasPrefix(kv, "LOG_FORMAT=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
 		"UPSTREAM_URL="+upstreamURL,
 		"RESOURCE_SERVER_URL="+resource,
 		"AUTHORIZATION_SERVER_URL="+issuer.URL,
