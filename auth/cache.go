@@ -17,7 +17,8 @@ type tokenCache struct {
 
 type cacheEntry struct {
 	p     *Principal
-	kid   string // the key that verified it
+	kid   string     // the kid of the key that verified it, for JWTs
+	key   *publicKey // that key; nil for tokens judged by a remote service
 	until time.Time
 }
 
@@ -28,21 +29,21 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{max: max, m: make(map[[32]byte]cacheEntry)}
 }
 
-func (c *tokenCache) get(k [32]byte, now time.Time) (*Principal, string, bool) {
+func (c *tokenCache) get(k [32]byte, now time.Time) (cacheEntry, bool) {
 	if c == nil {
-		return nil, "", false
+		return cacheEntry{}, false
 	}
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
-		return nil, "", false
+		return cacheEntry{}, false
 	}
-	return e.p, e.kid, true
+	return e, true
 }
 
-func (c *tokenCache) put(k [32]byte, p *Principal, kid string, until, now time.Time) {
-	if c == nil || !now.Before(until) {
+func (c *tokenCache) put(k [32]byte, e cacheEntry, now time.Time) {
+	if c == nil || !now.Before(e.until) {
 		return
 	}
 	c.mu.Lock()
@@ -62,7 +63,7 @@ func (c *tokenCache) put(k [32]byte, p *Principal, kid string, until, now time.T
 			delete(c.m, key)
 		}
 	}
-	c.m[k] = cacheEntry{p: p, kid: kid, until: until}
+	c.m[k] = e
 }
 
 func (c *tokenCache) len() int {

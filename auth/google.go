@@ -104,8 +104,8 @@ type googleIDTokens struct {
 func (g *googleIDTokens) Verify(ctx context.Context, token string) (*Principal, error) {
 	now := g.opt.Now()
 	key := sha256.Sum256([]byte(token))
-	if p, kid, ok := g.cache.get(key, now); ok && g.opt.Keys.has(kid) {
-		return p, nil
+	if e, ok := g.cache.get(key, now); ok && g.opt.Keys.still(e.kid, e.key) {
+		return e.p, nil
 	}
 	if !g.opt.Keys.Loaded() {
 		return nil, ErrNotReady
@@ -126,7 +126,7 @@ func (g *googleIDTokens) Verify(ctx context.Context, token string) (*Principal, 
 	if p.Expiry.Before(until) {
 		until = p.Expiry
 	}
-	g.cache.put(key, p, call.kid, until, now)
+	g.cache.put(key, cacheEntry{p: p, kid: call.kid, key: call.key, until: until}, now)
 	return p, nil
 }
 
@@ -200,6 +200,7 @@ type googleKeySet struct{ keys *RemoteKeySet }
 // reaches the client with its precise reason (go-oidc flattens errors).
 type signatureCheck struct {
 	kid     string
+	key     *publicKey
 	refusal error
 	payload []byte
 }
@@ -228,6 +229,7 @@ func (s googleKeySet) VerifySignature(ctx context.Context, token string) ([]byte
 		case !k.algs[h.Algorithm()]:
 			call.refusal = invalid("algorithm does not fit the signing key")
 		default:
+			call.key = k
 			sink.Key(h.Algorithm(), k.raw)
 			return nil
 		}
@@ -267,8 +269,8 @@ type tokenInfo struct {
 
 func (g *googleTokenInfo) Verify(ctx context.Context, token string) (*Principal, error) {
 	key := sha256.Sum256([]byte(token))
-	if p, _, ok := g.cache.get(key, g.opt.Now()); ok {
-		return p, nil
+	if e, ok := g.cache.get(key, g.opt.Now()); ok {
+		return e.p, nil
 	}
 	res, err, _ := g.flight.Do(string(key[:]), func() (any, error) {
 		info, err := g.fetch(ctx, token)
@@ -280,7 +282,7 @@ func (g *googleTokenInfo) Verify(ctx context.Context, token string) (*Principal,
 		if err != nil {
 			return nil, err
 		}
-		g.cache.put(key, p, "", p.Expiry, now)
+		g.cache.put(key, cacheEntry{p: p, until: p.Expiry}, now)
 		return p, nil
 	})
 	if err != nil {

@@ -99,8 +99,8 @@ var errNoEndpoint = unavailable("the introspection endpoint is not known yet: th
 // Concurrent requests carrying the same new token share one call.
 func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Principal, error) {
 	key := sha256.Sum256([]byte(token))
-	if p, _, ok := v.cache.get(key, v.opt.Now()); ok {
-		return p, nil
+	if e, ok := v.cache.get(key, v.opt.Now()); ok {
+		return e.p, nil
 	}
 	endpoint := v.opt.Endpoint()
 	if endpoint == "" {
@@ -120,7 +120,7 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Prin
 		if !p.Expiry.IsZero() && p.Expiry.Before(until) {
 			until = p.Expiry
 		}
-		v.cache.put(key, p, "", until, now)
+		v.cache.put(key, cacheEntry{p: p, until: until}, now)
 		return p, nil
 	})
 	if err != nil {

@@ -64,10 +64,10 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	// Hash the token's bytes in place: converting to []byte would copy a
 	// kilobyte on every request. sha256 does not retain its input.
 	key := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-	if p, kid, ok := v.cache.get(key, now); ok && v.opt.Keys.has(kid) {
-		return p, nil
+	if e, ok := v.cache.get(key, now); ok && v.opt.Keys.still(e.kid, e.key) {
+		return e.p, nil
 	}
-	p, kid, err := v.verify(ctx, token, now)
+	p, kid, pk, err := v.verify(ctx, token, now)
 	if err != nil {
 		return nil, err
 	}
@@ -75,17 +75,18 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if p.Expiry.Before(until) {
 		until = p.Expiry
 	}
-	v.cache.put(key, p, kid, until, now)
+	v.cache.put(key, cacheEntry{p: p, kid: kid, key: pk, until: until}, now)
 	return p, nil
 }
 
-// verify checks token from scratch and returns its principal and the kid of
-// the key that verified it.
-func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*Principal, string, error) {
+// verify checks token from scratch and returns its principal and the kid
+// and key that verified it.
+func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*Principal, string, *publicKey, error) {
 	if err := checkCompact(token); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	var kid string
+	var used *publicKey
 
 	// The key provider runs inside jwt.Parse with the protected header; it
 	// records why it refused so the caller gets a precise reason.
@@ -110,6 +111,7 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 			refusal = invalid(fmt.Sprintf("algorithm %s does not fit the signing key", sanitize(alg.String())))
 			return refusal
 		}
+		used = k
 		sink.Key(alg, k.raw)
 		return nil
 	})
@@ -120,12 +122,12 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	)
 	if err != nil {
 		if refusal != nil {
-			return nil, "", refusal
+			return nil, "", nil, refusal
 		}
-		return nil, "", invalid("signature or encoding is invalid")
+		return nil, "", nil, invalid("signature or encoding is invalid")
 	}
 	p, err := v.checkClaims(tok, now)
-	return p, kid, err
+	return p, kid, used, err
 }
 
 func (v *JWTVerifier) checkClaims(tok jwt.Token, now time.Time) (*Principal, error) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/toolgate/toolgate/internal/testissuer"
@@ -207,32 +208,49 @@ func TestCacheSkipsSignatureCheckAndHonoursExpiry(t *testing.T) {
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	// Break the key's material but keep its kid published: only the cache
-	// can still accept the token.
+	// Forbid every algorithm on the very key that verified the token (same
+	// pointer, as a routine refresh keeps it): a fresh check now fails, so
+	// only the cache can still accept the token.
 	km := v.opt.Keys.keys.Load()
-	broken := &keyMap{byKID: map[string]*publicKey{}}
-	for kid := range km.byKID {
-		broken.byKID[kid] = &publicKey{raw: km.byKID["ec-1"].raw, algs: km.byKID["ec-1"].algs}
-	}
-	v.opt.Keys.keys.Store(broken)
+	rsaKey := km.byKID["rsa-1"]
+	saved := rsaKey.algs
+	rsaKey.algs = map[jwa.SignatureAlgorithm]bool{}
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("cached token rejected: %v", err)
 	}
 	if _, err := v.Verify(context.Background(), iss.Token(t, iss.Claims(resource))); err == nil {
-		t.Fatal("an uncached token verified with the wrong key")
+		t.Fatal("an uncached token skipped the signature check")
 	}
+	rsaKey.algs = saved
 	// The entry dies with the token, not later.
-	if _, _, ok := v.cache.get(sha256.Sum256([]byte(tok)), now.Add(2*time.Minute+time.Second)); ok {
+	if _, ok := v.cache.get(sha256.Sum256([]byte(tok)), now.Add(2*time.Minute+time.Second)); ok {
 		t.Fatal("cache served an expired token")
 	}
+
+	// A refresh that republishes the same key keeps the entry.
+	if err := v.opt.Keys.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v.opt.Keys.keys.Load().byKID["rsa-1"] != rsaKey {
+		t.Fatal("an unchanged key got a new identity on refresh")
+	}
+	// New material under the same kid: the cached token is checked again,
+	// against the new key, and fails.
+	iss.SetKeys(testissuer.NewRSAKey(t, "rsa-1"), iss.Keys()[1])
+	if err := v.opt.Keys.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), tok); err == nil {
+		t.Fatal("cached token still accepted after its key was replaced under the same kid")
+	}
 	// A withdrawn key stops vouching for the tokens it verified.
-	v.opt.Keys.keys.Store(km)
-	if _, err := v.Verify(context.Background(), tok); err != nil {
+	tok2 := iss.Token(t, c)
+	if _, err := v.Verify(context.Background(), tok2); err != nil {
 		t.Fatal(err)
 	}
 	iss.SetDown(true) // the refetch the unknown kid triggers finds nothing new
 	v.opt.Keys.keys.Store(&keyMap{byKID: map[string]*publicKey{"other": km.byKID["ec-1"]}})
-	if _, err := v.Verify(context.Background(), tok); err == nil {
+	if _, err := v.Verify(context.Background(), tok2); err == nil {
 		t.Fatal("cached token still accepted after its key was withdrawn")
 	}
 }
@@ -243,7 +261,7 @@ func TestCacheIsBounded(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		var k [32]byte
 		_, _ = rand.Read(k[:])
-		c.put(k, &Principal{}, "kid", now.Add(time.Minute), now)
+		c.put(k, cacheEntry{p: &Principal{}, until: now.Add(time.Minute)}, now)
 	}
 	if n := c.len(); n > 50 {
 		t.Fatalf("cache holds %d entries, bound is 50", n)

@@ -2,12 +2,14 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -85,7 +87,7 @@ func (s *RemoteKeySet) Refresh(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		s.keys.Store(km)
+		s.keys.Store(keepUnchanged(s.keys.Load(), km))
 		return nil, nil
 	})
 	return err
@@ -119,9 +121,13 @@ func (s *RemoteKeySet) key(ctx context.Context, kid string) (*publicKey, error) 
 	return s.lookup(kid), nil
 }
 
-// has reports whether kid is still published; the token cache asks it so a
-// key the issuer withdraws stops vouching for tokens verified with it.
-func (s *RemoteKeySet) has(kid string) bool { return s.lookup(kid) != nil }
+// still reports whether k is still the key published under kid; the token
+// cache asks it so a key the issuer withdraws or replaces (even under the
+// same kid) stops vouching for tokens verified with it. Refresh keeps the
+// pointer of a key whose material did not change, so this is a pointer test.
+func (s *RemoteKeySet) still(kid string, k *publicKey) bool {
+	return k != nil && s.lookup(kid) == k
+}
 
 func (s *RemoteKeySet) lookup(kid string) *publicKey {
 	km := s.keys.Load()
@@ -140,6 +146,32 @@ func (s *RemoteKeySet) fetch(ctx context.Context, url string) (*keyMap, error) {
 		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	return parseKeySet(body)
+}
+
+// keepUnchanged carries over the old *publicKey for every key whose kid,
+// material and algorithms are the same in the new set, so cached tokens
+// verified with it stay cached across routine refreshes.
+func keepUnchanged(old, km *keyMap) *keyMap {
+	if old == nil {
+		return km
+	}
+	for kid, k := range km.byKID {
+		if o := old.byKID[kid]; o != nil && sameKey(o, k) {
+			if km.only == k {
+				km.only = o
+			}
+			km.byKID[kid] = o
+		}
+	}
+	if km.only != nil && old.only != nil && km.only != old.only && sameKey(old.only, km.only) {
+		km.only = old.only
+	}
+	return km
+}
+
+func sameKey(a, b *publicKey) bool {
+	eq, ok := a.raw.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b.raw) && maps.Equal(a.algs, b.algs)
 }
 
 // parseKeySet keeps only asymmetric signature keys. A set with no usable key

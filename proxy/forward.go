@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -197,27 +198,47 @@ func (b *bufferPool) Put(buf []byte) {
 // the transport may still read a request body after the round trip ends,
 // and a reused buffer could then carry one user's bytes into another's
 // request.
+//
+// Memory follows the bytes that actually arrive, not the Content-Length a
+// client declares (a few bytes of headers must not pin MAX_BODY_BYTES), and
+// the read has a deadline, so a client that stalls mid-body lets go of its
+// buffer. The deadline is lifted afterwards: responses may stream for long.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, int, string) {
 	if r.ContentLength > max {
 		return nil, http.StatusRequestEntityTooLarge, "request body is larger than MAX_BODY_BYTES"
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+
+	src := http.MaxBytesReader(w, r.Body, max)
 	var body []byte
 	var err error
-	if r.ContentLength >= 0 {
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(r.Body, body)
+	if r.ContentLength >= 0 && r.ContentLength <= initialBodyBuffer {
+		body = make([]byte, r.ContentLength) // the common case: one exact allocation
+		_, err = io.ReadFull(src, body)
 	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		var buf bytes.Buffer // grows only as bytes arrive
+		buf.Grow(initialBodyBuffer)
+		_, err = buf.ReadFrom(src)
+		body = buf.Bytes()
 	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, http.StatusRequestEntityTooLarge, "request body is larger than MAX_BODY_BYTES"
 		}
-		return nil, http.StatusBadRequest, "request body could not be read"
+		return nil, http.StatusBadRequest, "request body could not be read in time"
 	}
 	return body, 0, ""
 }
+
+// initialBodyBuffer is the most allocated before body bytes arrive.
+const initialBodyBuffer = 64 << 10
+
+// bodyReadTimeout bounds how long a client may take to send its body; a
+// variable so tests need not wait for it.
+var bodyReadTimeout = 30 * time.Second
 
 // setBody makes the request carry exactly the bytes that were inspected,
 // with a Content-Length instead of chunked framing.

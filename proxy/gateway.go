@@ -118,6 +118,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.setCORS(rec.Header(), r)
 
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		// The transport has no other methods; forwarding them would let a
+		// body past inspection to an upstream that honours overrides.
+		rec.Header().Set("Allow", corsAllowMethods)
+		rpcError(rec, http.StatusMethodNotAllowed, -32600, "method not allowed")
+		return
+	}
+	if r.Method != http.MethodPost && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
+		rpcError(rec, http.StatusBadRequest, -32600, r.Method+" requests carry no body")
+		return
+	}
 	if msg := checkHeaderMultiplicity(r); msg != "" {
 		rpcError(rec, http.StatusBadRequest, -32600, msg)
 		return
@@ -147,7 +160,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		msgs, status, msg = inspect(r, body)
-		entry.rpcMethod = methodForLog(msgs)
+		entry.rpcMethod = truncate(methodForLog(msgs), 64)
 		if status != 0 {
 			rpcError(rec, status, rpcCodeFor(status), msg)
 			return
@@ -170,6 +183,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.forward(rec, r, p, msgs)
+}
+
+// truncate keeps client-chosen strings in log lines short.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func subject(p *auth.Principal) string {
@@ -219,10 +240,18 @@ func (g *Gateway) credentials(r *http.Request) (*auth.Principal, *denial) {
 // checkHeaderMultiplicity rejects requests that repeat a header whose
 // meaning the proxy and the upstream could read differently: Go takes the
 // first value, some SDKs take the last.
+//
+// A variant spelling (Mcp_Session_Id) is refused too: servers that fold "_"
+// into "-" would read it as the session id that session binding never saw.
 func checkHeaderMultiplicity(r *http.Request) string {
 	for _, name := range [...]string{"Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name"} {
 		if len(r.Header[name]) > 1 {
 			return "the " + name + " header must appear at most once"
+		}
+	}
+	for name := range r.Header {
+		if name != "Mcp-Session-Id" && foldedEqual(name, "mcp-session-id") {
+			return "the session header must be spelled Mcp-Session-Id"
 		}
 	}
 	return ""
