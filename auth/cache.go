@@ -19,6 +19,7 @@ type cacheEntry struct {
 	p     *Principal
 	kid   string     // the kid of the key that verified it, for JWTs
 	key   *publicKey // that key; nil for tokens judged by a remote service
+	err   error      // a remembered rejection (remoteChecks), with p nil
 	until time.Time
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/lestrrat-go/jwx/v2/jws"
-	"golang.org/x/sync/singleflight"
 )
 
 // Google's documented endpoints. Google's issuer has no trailing slash, and
@@ -84,7 +83,7 @@ func NewGoogleVerifier(o GoogleOptions) (*GoogleVerifier, error) {
 		SkipExpiryCheck:   true,
 		Now:               o.Now,
 	})
-	info := &googleTokenInfo{opt: o, client: withoutRedirects(o.Client), cache: newTokenCache(o.CacheSize)}
+	info := &googleTokenInfo{opt: o, client: withoutRedirects(o.Client), checks: newRemoteChecks(o.CacheSize, o.Now)}
 	return &GoogleVerifier{shape: ByShape{JWT: id, Opaque: info}}, nil
 }
 
@@ -250,8 +249,7 @@ func (s googleKeySet) VerifySignature(ctx context.Context, token string) ([]byte
 type googleTokenInfo struct {
 	opt    GoogleOptions
 	client *http.Client
-	cache  *tokenCache
-	flight singleflight.Group
+	checks *remoteChecks
 }
 
 // tokenInfo is Google's answer for a valid access token. Google writes the
@@ -268,27 +266,17 @@ type tokenInfo struct {
 }
 
 func (g *googleTokenInfo) Verify(ctx context.Context, token string) (*Principal, error) {
-	key := sha256.Sum256([]byte(token))
-	if e, ok := g.cache.get(key, g.opt.Now()); ok {
-		return e.p, nil
-	}
-	res, err, _ := g.flight.Do(string(key[:]), func() (any, error) {
+	return g.checks.verdict(token, func() (*Principal, time.Time, error) {
 		info, err := g.fetch(ctx, token)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
-		now := g.opt.Now()
-		p, err := g.check(info, now)
+		p, err := g.check(info, g.opt.Now())
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
-		g.cache.put(key, cacheEntry{p: p, until: p.Expiry}, now)
-		return p, nil
+		return p, p.Expiry, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Principal), nil
 }
 
 // fetch asks tokeninfo about token the way Google's own client library

@@ -287,7 +287,7 @@ func TestGoogleTokeninfoCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := v.shape.Opaque.(*googleTokenInfo).cache.len(); n > 5 {
+	if n := v.shape.Opaque.(*googleTokenInfo).checks.accepted.len(); n > 5 {
 		t.Fatalf("cache holds %d; bound is 5", n)
 	}
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/singleflight"
 )
 
 // Client authentication methods for the introspection endpoint (RFC 8414
@@ -53,8 +51,7 @@ type IntrospectionOptions struct {
 type IntrospectionVerifier struct {
 	opt    IntrospectionOptions
 	client *http.Client
-	cache  *tokenCache
-	flight singleflight.Group
+	checks *remoteChecks
 }
 
 // NewIntrospectionVerifier returns a verifier; it fails only on options that
@@ -82,7 +79,7 @@ func NewIntrospectionVerifier(o IntrospectionOptions) (*IntrospectionVerifier, e
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &IntrospectionVerifier{opt: o, client: withoutRedirects(o.Client), cache: newTokenCache(o.CacheSize)}, nil
+	return &IntrospectionVerifier{opt: o, client: withoutRedirects(o.Client), checks: newRemoteChecks(o.CacheSize, o.Now)}, nil
 }
 
 // Ready returns nil once the endpoint is known.
@@ -95,38 +92,30 @@ func (v *IntrospectionVerifier) Ready() error {
 
 var errNoEndpoint = unavailable("the introspection endpoint is not known yet: the issuer's metadata has not been loaded (or has no introspection_endpoint; set INTROSPECTION_URL)")
 
-// Verify asks the endpoint about token, unless a recent answer is cached.
-// Concurrent requests carrying the same new token share one call.
+// Verify asks the endpoint about token, unless a recent answer is
+// remembered (see remoteChecks: active answers for CacheTTL at most,
+// rejections for 30 s, one call per token, bounded calls in flight).
 func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Principal, error) {
-	key := sha256.Sum256([]byte(token))
-	if e, ok := v.cache.get(key, v.opt.Now()); ok {
-		return e.p, nil
-	}
 	endpoint := v.opt.Endpoint()
 	if endpoint == "" {
 		return nil, errNoEndpoint
 	}
-	res, err, _ := v.flight.Do(string(key[:]), func() (any, error) {
+	return v.checks.verdict(token, func() (*Principal, time.Time, error) {
 		ans, err := v.introspect(ctx, endpoint, token)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		now := v.opt.Now()
 		p, err := v.check(ans, now)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		until := now.Add(v.opt.CacheTTL)
 		if !p.Expiry.IsZero() && p.Expiry.Before(until) {
 			until = p.Expiry
 		}
-		v.cache.put(key, cacheEntry{p: p, until: until}, now)
-		return p, nil
+		return p, until, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Principal), nil
 }
 
 // introspection is the part of an RFC 7662 §2.2 answer toolgate reads.

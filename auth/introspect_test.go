@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -255,12 +256,29 @@ func TestIntrospectionCache(t *testing.T) {
 		t.Fatalf("revoked token: %v", err)
 	}
 
-	// Negative answers are not cached; failures are not cached.
+	// A rejection is remembered for 30 s, so repeating a bad token costs one
+	// call; after that the endpoint is asked again.
 	before := s.Calls()
 	_, _ = v.Verify(ctx, "unknown")
+	if _, err := v.Verify(ctx, "unknown"); !IsTokenError(err) {
+		t.Fatalf("remembered rejection: %v", err)
+	}
+	if n := s.Calls() - before; n != 1 {
+		t.Fatalf("calls for a repeated unknown token = %d; want 1", n)
+	}
+	clk.Advance(31 * time.Second)
 	_, _ = v.Verify(ctx, "unknown")
 	if n := s.Calls() - before; n != 2 {
-		t.Fatalf("calls for an unknown token = %d; want 2", n)
+		t.Fatalf("calls after the rejection expired = %d; want 2", n)
+	}
+	// Failures of the endpoint are never remembered.
+	s.SetStatus(http.StatusInternalServerError)
+	before = s.Calls()
+	_, _ = v.Verify(ctx, "during-outage")
+	_, _ = v.Verify(ctx, "during-outage")
+	s.SetStatus(0)
+	if n := s.Calls() - before; n != 2 {
+		t.Fatalf("calls during an outage = %d; want 2 (failures are not cached)", n)
 	}
 
 	// Bounded: many distinct valid tokens never grow it past its size.
@@ -271,7 +289,7 @@ func TestIntrospectionCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := v.cache.len(); n > 10 {
+	if n := v.checks.accepted.len(); n > 10 {
 		t.Fatalf("cache holds %d entries; bound is 10", n)
 	}
 }
@@ -343,5 +361,32 @@ func TestIntrospectionOptions(t *testing.T) {
 		if _, err := NewIntrospectionVerifier(o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// Clients cannot make toolgate place unbounded calls: past the in-flight
+// limit a request gets ErrUnavailable at once instead of queueing.
+func TestIntrospectionInFlightLimit(t *testing.T) {
+	s := testendpoints.NewIntrospection(t, "toolgate", "secret")
+	s.SetDelay(300 * time.Millisecond)
+	v := newIntrospector(t, s, nil)
+	const n = maxRemoteInFlight + 20
+	var wg sync.WaitGroup
+	var busy atomic.Int32
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), fmt.Sprintf("tok-%d", i)); errors.Is(err, errBusy) {
+				busy.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls := s.Calls(); calls > maxRemoteInFlight {
+		t.Fatalf("%d calls in flight; limit is %d", calls, maxRemoteInFlight)
+	}
+	if busy.Load() < n-maxRemoteInFlight {
+		t.Fatalf("%d requests refused as busy; want at least %d", busy.Load(), n-maxRemoteInFlight)
 	}
 }
