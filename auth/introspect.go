@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
 )
 
 // Client authentication methods for the introspection endpoint (RFC 8414
