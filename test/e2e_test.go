@@ -43,16 +43,7 @@ const (
 )
 
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
-	}
-	nodeDir := requireNodeComponents(t)
-	repoRoot, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	binary := buildToolgate(t, repoRoot, tmp)
+	nodeDir, binary, tmp := e2eSetup(t)
 
 	ports := freePorts(t, 3)
 	upstreamURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", ports[0])

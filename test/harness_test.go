@@ -57,23 +57,66 @@ func requireNodeComponents(t *testing.T) string {
 
 // buildToolgate builds ./cmd/toolgate, or returns TOOLGATE_E2E_BINARY when
 // that names a prebuilt binary to test instead (a release build, say).
-func buildToolgate(t *testing.T, repoRoot, dir string) string {
+// e2eSetup is what every end-to-end test starts from: the npm components,
+// the toolgate binary and a temporary directory. It skips in -short mode.
+func e2eSetup(t *testing.T) (nodeDir, binary, tmp string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	nodeDir = requireNodeComponents(t)
+	return nodeDir, buildToolgate(t), t.TempDir()
+}
+
+// The binary is built once per test run and shared by the tests.
+var build struct {
+	once   sync.Once
+	binary string
+	err    error
+	out    []byte
+	took   time.Duration
+}
+
+func buildToolgate(t *testing.T) string {
 	t.Helper()
 	if prebuilt := os.Getenv("TOOLGATE_E2E_BINARY"); prebuilt != "" {
 		t.Logf("testing the prebuilt binary %s", prebuilt)
 		return prebuilt
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	binary := filepath.Join(dir, "toolgate")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/toolgate")
-	cmd.Dir = repoRoot
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/toolgate: %v\n%s", err, out)
+	build.once.Do(func() {
+		repoRoot, err := filepath.Abs("..")
+		if err != nil {
+			build.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "toolgate-e2e-")
+		if err != nil {
+			build.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		build.binary = filepath.Join(dir, "toolgate")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", build.binary, "./cmd/toolgate")
+		cmd.Dir = repoRoot
+		start := time.Now()
+		build.out, build.err = cmd.CombinedOutput()
+		build.took = time.Since(start)
+	})
+	if build.err != nil {
+		t.Fatalf("go build ./cmd/toolgate: %v\n%s", build.err, build.out)
 	}
-	t.Logf("built toolgate in %.1fs", time.Since(start).Seconds())
-	return binary
+	t.Logf("toolgate built in %.1fs", build.took.Seconds())
+	return build.binary
+}
+
+// TestMain removes the shared binary after the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.binary != "" {
+		_ = os.RemoveAll(filepath.Dir(build.binary))
+	}
+	os.Exit(code)
 }
 
 // freePorts reserves n distinct loopback ports and releases them for the

@@ -29,16 +29,7 @@ const introspectionClientID = "toolgate"
 // mint.mjs, which toolgate has never seen, show the refusals: unknown,
 // revoked at the issuer, and the issuer gone (fail closed, 503).
 func TestIntrospectionEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
-	}
-	nodeDir := requireNodeComponents(t)
-	repoRoot, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	binary := buildToolgate(t, repoRoot, tmp)
+	nodeDir, binary, tmp := e2eSetup(t)
 
 	ports := freePorts(t, 3)
 	issuerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])

@@ -70,16 +70,7 @@ func advertisedSchemes(tool string) string {
 // the SDK never logs in on a tool result, only on HTTP 401 and 403, so its
 // login and step-up run against the gateway in http mode.
 func TestPerToolEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
-	}
-	nodeDir := requireNodeComponents(t)
-	repoRoot, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	binary := buildToolgate(t, repoRoot, tmp)
+	nodeDir, binary, tmp := e2eSetup(t)
 	policyFile := filepath.Join(tmp, "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(toolPolicy), 0o600); err != nil {
 		t.Fatal(err)
