@@ -65,15 +65,7 @@ func NewGoogleVerifier(o GoogleOptions) (*GoogleVerifier, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	if o.Skew <= 0 || o.Skew > MaxSkew {
-		o.Skew = MaxSkew
-	}
-	if o.CacheTTL <= 0 {
-		o.CacheTTL = 5 * time.Minute
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	localDefaults(&o.Skew, &o.CacheTTL, &o.Now)
 	id := &googleIDTokens{opt: o, cache: newTokenCache(o.CacheSize)}
 	id.oidc = oidc.NewVerifier(GoogleIssuer, googleKeySet{o.Keys}, &oidc.Config{
 		SupportedSigningAlgs: []string{oidc.RS256},

@@ -32,6 +32,21 @@ type JWTOptions struct {
 	Now      func() time.Time
 }
 
+// localDefaults fills the timing options shared by verifiers that check
+// signatures themselves: at most MaxSkew, a 5-minute cap on trusting a
+// cached token without a fresh check, and the real clock.
+func localDefaults(skew, cacheTTL *time.Duration, now *func() time.Time) {
+	if *skew <= 0 || *skew > MaxSkew {
+		*skew = MaxSkew
+	}
+	if *cacheTTL <= 0 {
+		*cacheTTL = 5 * time.Minute
+	}
+	if *now == nil {
+		*now = time.Now
+	}
+}
+
 // JWTVerifier verifies JWT access tokens (RFC 9068, and Auth0's "typ: JWT"
 // profile) against one issuer.
 type JWTVerifier struct {
@@ -45,15 +60,7 @@ func NewJWTVerifier(o JWTOptions) (*JWTVerifier, error) {
 	if o.Issuer == "" || len(o.Audiences) == 0 || o.Keys == nil {
 		return nil, errors.New("auth: issuer, audiences and keys are required")
 	}
-	if o.Skew <= 0 || o.Skew > MaxSkew {
-		o.Skew = MaxSkew
-	}
-	if o.CacheTTL <= 0 {
-		o.CacheTTL = 5 * time.Minute
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	localDefaults(&o.Skew, &o.CacheTTL, &o.Now)
 	return &JWTVerifier{opt: o, cache: newTokenCache(o.CacheSize)}, nil
 }
 
