@@ -1,0 +1,159 @@
+package clientmeta
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode"
+)
+
+// maxClientNameRunes caps the name shown on the consent page.
+const maxClientNameRunes = 100
+
+// parseDocument decodes body and checks it against the rules for client ID
+// metadata documents. clientID is the URL the body was fetched from.
+func parseDocument(body []byte, clientID string) (*Document, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, newError("the client metadata document is not a JSON object", nil)
+	}
+	var doc Document
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, newError("the client metadata document is not valid JSON or has a field of the wrong type", err)
+	}
+	// Byte-for-byte: the document vouches only for the exact URL it lives at.
+	if doc.ClientID != clientID {
+		return nil, newError(fmt.Sprintf("the client metadata document's client_id %q does not equal the URL it was fetched from", truncate(doc.ClientID, 200)), nil)
+	}
+	for _, check := range []func(*Document) error{
+		checkRedirectURIs,
+		checkAuthMethod,
+		checkGrantTypes,
+		checkResponseTypes,
+		checkScope,
+	} {
+		if err := check(&doc); err != nil {
+			return nil, err
+		}
+	}
+	doc.ClientName = cleanClientName(doc.ClientName)
+	doc.ClientURI = httpsOrEmpty(doc.ClientURI)
+	doc.LogoURI = httpsOrEmpty(doc.LogoURI)
+	return &doc, nil
+}
+
+func checkRedirectURIs(doc *Document) error {
+	if len(doc.RedirectURIs) == 0 {
+		return newError("the client metadata document has no redirect_uris", nil)
+	}
+	for _, uri := range doc.RedirectURIs {
+		if problem := redirectURIProblem(uri); problem != "" {
+			return newError(fmt.Sprintf("the client metadata document's redirect URI %q %s", truncate(uri, 200), problem), nil)
+		}
+	}
+	return nil
+}
+
+// redirectURIProblem says what is wrong with a registered redirect URI, or
+// "" if it is acceptable: an absolute https URI, or http on a loopback host
+// for native apps (RFC 8252 §7.3), without fragment or user info.
+func redirectURIProblem(uri string) string {
+	u, err := url.Parse(uri)
+	switch {
+	case err != nil || hasSpaceOrControl(uri):
+		return "is not a valid URI"
+	case u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		return "is not an absolute URI"
+	case strings.Contains(uri, "#"):
+		return "must not have a fragment"
+	case u.User != nil:
+		return "must not contain user info"
+	case u.Scheme == "https":
+		return ""
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+		return ""
+	default:
+		return "must use https (http only for 127.0.0.1, [::1] or localhost)"
+	}
+}
+
+func checkAuthMethod(doc *Document) error {
+	switch doc.TokenEndpointAuthMethod {
+	case "", "none":
+		return nil
+	case "client_secret_basic", "client_secret_post", "client_secret_jwt":
+		return newError(fmt.Sprintf("token_endpoint_auth_method %q is not allowed in a client metadata document: there is no way to share a secret; use \"none\"", doc.TokenEndpointAuthMethod), nil)
+	case "private_key_jwt":
+		return newError("token_endpoint_auth_method \"private_key_jwt\" is not supported by this server; use \"none\" (public client with PKCE)", nil)
+	default:
+		return newError(fmt.Sprintf("token_endpoint_auth_method %q is not supported; use \"none\"", truncate(doc.TokenEndpointAuthMethod, 100)), nil)
+	}
+}
+
+func checkGrantTypes(doc *Document) error {
+	for _, g := range doc.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return newError(fmt.Sprintf("grant type %q is not supported; only authorization_code and refresh_token are", truncate(g, 100)), nil)
+		}
+	}
+	return nil
+}
+
+func checkResponseTypes(doc *Document) error {
+	for _, r := range doc.ResponseTypes {
+		if r != "code" {
+			return newError(fmt.Sprintf("response type %q is not supported; only code is", truncate(r, 100)), nil)
+		}
+	}
+	return nil
+}
+
+// checkScope requires the RFC 6749 §3.3 syntax: space-separated tokens of
+// printable ASCII other than '"' and '\'.
+func checkScope(doc *Document) error {
+	for _, r := range doc.Scope {
+		if r != ' ' && (r < 0x21 || r > 0x7e || r == '"' || r == '\\') {
+			return newError("the client metadata document's scope contains characters not allowed in OAuth scopes", nil)
+		}
+	}
+	return nil
+}
+
+// cleanClientName makes the self-declared name fit for the consent page:
+// no control or bidirectional-override characters (which can make a name
+// display as something else), trimmed, and at most 100 runes. It is still
+// untrusted text and must be HTML-escaped when shown.
+func cleanClientName(name string) string {
+	var b strings.Builder
+	runes := 0
+	for _, r := range strings.TrimSpace(name) {
+		if unicode.IsControl(r) || isBidiControl(r) {
+			continue
+		}
+		if runes == maxClientNameRunes {
+			break
+		}
+		b.WriteRune(r)
+		runes++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func isBidiControl(r rune) bool {
+	return r == '\u200e' || r == '\u200f' || r == '\u061c' ||
+		(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+}
+
+// httpsOrEmpty keeps u only if it is an absolute https URL. client_uri and
+// logo_uri are cosmetic, so a bad one is dropped rather than failing the
+// client; it is never passed on (a "javascript:" link on the consent page
+// would be script injection).
+func httpsOrEmpty(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Scheme != "https" || parsed.Host == "" || parsed.User != nil || hasSpaceOrControl(u) {
+		return ""
+	}
+	return u
+}
