@@ -1,0 +1,170 @@
+package authserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/toolgate/toolgate/authserver/store"
+)
+
+// family is one chain of rotated refresh tokens, stored as "family:<id>".
+// Only the newest token's secret is valid; presenting any older one means
+// the chain leaked, and the whole family is deleted.
+type family struct {
+	SecretHash string `json:"secret_hash"`
+	ClientID   string `json:"client_id"`
+	User       user   `json:"user"`
+	Scope      string `json:"scope,omitempty"`
+	Resource   string `json:"resource"`
+	AuthTime   int64  `json:"auth_time"`
+	Expires    int64  `json:"expires"`
+}
+
+// errRefreshInvalid is the one answer for every unusable refresh token, so
+// the answer does not tell an attacker which part was wrong.
+func errRefreshInvalid() *oauthError {
+	return errInvalidGrant("the refresh token is invalid, expired or revoked")
+}
+
+// newFamily starts a family and returns its first refresh token.
+func (s *Server) newFamily(ctx context.Context, id string, c *client, u user, scope, resource string) (string, error) {
+	secret := randomToken(32)
+	expires := s.now().Add(s.opt.RefreshTokenTTL)
+	f := family{
+		SecretHash: hashHex(secret),
+		ClientID:   c.id,
+		User:       u,
+		Scope:      scope,
+		Resource:   resource,
+		AuthTime:   u.AuthTime,
+		Expires:    expires.Unix(),
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	if err := s.opt.Store.Create(ctx, "family:"+id, b, expires); err != nil {
+		return "", err
+	}
+	return id + "." + secret, nil
+}
+
+// rotateRefresh redeems a refresh token (RFC 6749 §6) for a new access
+// token and a new refresh token, extending the family's life.
+func (s *Server) rotateRefresh(ctx context.Context, c *client, form url.Values) (*tokenResponse, *oauthError) {
+	raw := form.Get("refresh_token")
+	if raw == "" {
+		return nil, errInvalidRequest("refresh_token is missing")
+	}
+	id, secret, ok := parseRefreshToken(raw)
+	if !ok {
+		return nil, errRefreshInvalid()
+	}
+	key := "family:" + id
+	old, err := s.opt.Store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errRefreshInvalid()
+	}
+	if err != nil {
+		s.log.Error("reading a refresh token family", errField(err))
+		return nil, errServer("the refresh token could not be checked")
+	}
+	var f family
+	if err := json.Unmarshal(old, &f); err != nil {
+		s.log.Error("a stored refresh token family is corrupt", errField(err))
+		return nil, errRefreshInvalid()
+	}
+	now := s.now()
+	if now.Unix() >= f.Expires {
+		_ = s.opt.Store.Delete(ctx, key)
+		return nil, errRefreshInvalid()
+	}
+	if subtle.ConstantTimeCompare([]byte(hashHex(secret)), []byte(f.SecretHash)) != 1 {
+		s.revokeFamily(ctx, key, "refresh token reused; its family is revoked", c)
+		return nil, errRefreshInvalid()
+	}
+	if f.ClientID != c.id {
+		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	scope, oerr := narrowScope(f.Scope, form)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if form.Has("resource") && form.Get("resource") != f.Resource {
+		return nil, &oauthError{Code: "invalid_target", Description: "resource differs from the one the refresh token was issued for"}
+	}
+
+	newSecret := randomToken(32)
+	expires := now.Add(s.opt.RefreshTokenTTL)
+	f.SecretHash = hashHex(newSecret)
+	f.Expires = expires.Unix()
+	next, err := json.Marshal(f)
+	if err != nil {
+		return nil, errServer("the refresh token could not be rotated")
+	}
+	swapped, err := s.opt.Store.CompareAndSwap(ctx, key, old, next, expires)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errRefreshInvalid()
+	case err != nil:
+		s.log.Error("rotating a refresh token", errField(err))
+		return nil, errServer("the refresh token could not be rotated")
+	case !swapped:
+		// Another request rotated the same token at the same moment: two
+		// holders of one token, which is what reuse detection is for.
+		s.revokeFamily(ctx, key, "refresh token used twice concurrently; its family is revoked", c)
+		return nil, errRefreshInvalid()
+	}
+	resp := &tokenResponse{RefreshToken: id + "." + newSecret}
+	if oerr := s.fillAccessToken(resp, c, f.User, scope, f.Resource); oerr != nil {
+		return nil, oerr
+	}
+	return resp, nil
+}
+
+func (s *Server) revokeFamily(ctx context.Context, key, why string, c *client) {
+	if err := s.opt.Store.Delete(ctx, key); err != nil {
+		s.log.Error("revoking a refresh token family", errField(err))
+		return
+	}
+	s.log.Warn(why, clientIDField(c.id))
+}
+
+// narrowScope lets a refresh request ask for a subset of the granted
+// scope, never more (RFC 6749 §6). The family keeps the full grant.
+func narrowScope(granted string, form url.Values) (string, *oauthError) {
+	asked := dedupe(strings.Fields(form.Get("scope")))
+	if len(asked) == 0 {
+		return granted, nil
+	}
+	have := strings.Fields(granted)
+	for _, sc := range asked {
+		if !slices.Contains(have, sc) {
+			return "", &oauthError{Code: "invalid_scope", Description: fmt.Sprintf("scope %q was not granted to this refresh token", truncate(sc, 64))}
+		}
+	}
+	return strings.Join(asked, " "), nil
+}
+
+// parseRefreshToken splits "<family id>.<secret>".
+func parseRefreshToken(v string) (id, secret string, ok bool) {
+	if len(v) > 200 {
+		return "", "", false
+	}
+	id, secret, ok = strings.Cut(v, ".")
+	if !ok || id == "" || secret == "" || strings.Contains(secret, ".") {
+		return "", "", false
+	}
+	for i := range len(id) {
+		if !isBase64URL(id[i]) {
+			return "", "", false
+		}
+	}
+	return id, secret, true
+}
