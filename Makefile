@@ -11,7 +11,9 @@ build:
 RACE ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null && echo -race)
 
 # Installs the pinned npm packages of the end-to-end tests (oidc-provider,
-# server-everything, the TypeScript SDK), then runs every test.
+# server-everything, the TypeScript SDK), then runs every test. The Redis
+# store's tests start redis-server themselves and skip without it (CI
+# installs it: .ci/run).
 test:
 	npm ci --prefix test/e2e --no-audit --no-fund
 	@[ -n "$(RACE)" ] || echo "note: no C compiler for cgo; running the tests without -race"

@@ -48,10 +48,12 @@ type RemoteKeySet struct {
 	MinRefetch time.Duration
 	Now        func() time.Time
 
-	keys  atomic.Pointer[keyMap]
-	group singleflight.Group
-	mu    sync.Mutex
-	url   string
+	keys atomic.Pointer[keyMap]
+	// static sets (NewStaticKeySet) never fetch.
+	static bool
+	group  singleflight.Group
+	mu     sync.Mutex
+	url    string
 	// lastMiss is when an unknown kid last caused a refetch. Scheduled
 	// refreshes do not count: a key rotated in just after one must still be
 	// picked up at the first token that uses it.
@@ -62,6 +64,20 @@ type RemoteKeySet struct {
 // first Refresh or lookup.
 func NewRemoteKeySet(url string, client *http.Client) *RemoteKeySet {
 	return &RemoteKeySet{url: url, Client: client, MinRefetch: 10 * time.Second, Now: time.Now}
+}
+
+// NewStaticKeySet returns a key set that holds exactly the keys of the JWK
+// Set document jwks and never fetches: toolgate's embedded authorization
+// server hands its own public keys to the gateway this way, so verifying
+// its tokens needs no request to itself. An unknown kid is simply unknown.
+func NewStaticKeySet(jwks []byte) (*RemoteKeySet, error) {
+	km, err := parseKeySet(jwks)
+	if err != nil {
+		return nil, err
+	}
+	s := &RemoteKeySet{static: true, Now: time.Now}
+	s.keys.Store(km)
+	return s, nil
 }
 
 // SetURL points the set at a key set URL learnt by discovery.
@@ -96,7 +112,7 @@ func (s *RemoteKeySet) Refresh(ctx context.Context) error {
 // key returns the key for kid, refetching once (rate-limited) when kid is
 // unknown, so that rotation at the issuer needs no restart.
 func (s *RemoteKeySet) key(ctx context.Context, kid string) (*publicKey, error) {
-	if k := s.lookup(kid); k != nil {
+	if k := s.lookup(kid); k != nil || s.static {
 		return k, nil
 	}
 	if !s.Loaded() {

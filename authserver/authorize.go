@@ -34,6 +34,9 @@ type pendingRequest struct {
 	Resource        string `json:"resource"`
 	BrowserID       string `json:"browser_id"`
 	Expires         int64  `json:"expires"`
+	// Nonce makes every sealed request distinct, so deciding one never
+	// counts as deciding an identical request opened in the same second.
+	Nonce string `json:"nonce"`
 }
 
 // authzError is an error to report to the client by redirect (RFC 6749
@@ -72,6 +75,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	sess := s.browserSession(w, r)
 	p.BrowserID = sess.BrowserID
 	p.Expires = s.now().Add(pendingTTL).Unix()
+	p.Nonce = randomToken(12)
 
 	id, err := s.sealPending(p)
 	if err != nil {
@@ -156,19 +160,27 @@ func (s *Server) checkAuthorizeParams(c *client, q url.Values) (*pendingRequest,
 }
 
 // grantScope returns the scope to grant for a requested scope string: the
-// default scopes when none is asked for, else the requested ones, each of
-// which must be supported.
+// supported scopes among those asked for, or the default scopes when none
+// of them is supported. Unknown scopes are dropped, not refused (RFC 6749
+// §3.3 lets the server grant less than asked, and the token response says
+// what was granted): clients send their own habits, such as "openid
+// profile" or a product-specific scope, and refusing those would lock them
+// out for a word this server does not use. Malformed scope tokens are
+// still refused.
 func (s *Server) grantScope(requested string) (string, error) {
-	asked := dedupe(strings.Fields(requested))
-	if len(asked) == 0 {
-		return strings.Join(s.opt.DefaultScopes, " "), nil
-	}
-	for _, sc := range asked {
-		if !slices.Contains(s.opt.ScopesSupported, sc) {
-			return "", fmt.Errorf("scope %q is not supported", truncate(sc, 64))
+	var granted []string
+	for _, sc := range dedupe(strings.Fields(requested)) {
+		if !validScopeToken(sc) {
+			return "", fmt.Errorf("scope %q is not a valid scope token (RFC 6749 §3.3)", truncate(sc, 64))
+		}
+		if slices.Contains(s.opt.ScopesSupported, sc) {
+			granted = append(granted, sc)
 		}
 	}
-	return strings.Join(asked, " "), nil
+	if len(granted) == 0 {
+		return strings.Join(s.opt.DefaultScopes, " "), nil
+	}
+	return strings.Join(granted, " "), nil
 }
 
 // validChallenge: an S256 challenge is base64url(sha256), 43 characters.

@@ -266,7 +266,7 @@ func TestAuthorizeErrorsRedirectWithIss(t *testing.T) {
 	}{
 		{"wrong resource", func(q url.Values) { q.Set("resource", e.iss+"/other") }, "invalid_target"},
 		{"two resources", func(q url.Values) { q.Add("resource", e.res) }, "invalid_target"},
-		{"unknown scope", func(q url.Values) { q.Set("scope", "tools:read admin") }, "invalid_scope"},
+		{"malformed scope", func(q url.Values) { q.Set("scope", "tools:read ad\"min") }, "invalid_scope"},
 		{"token response type", func(q url.Values) { q.Set("response_type", "token") }, "unsupported_response_type"},
 		{"no response type", func(q url.Values) { q.Del("response_type") }, "invalid_request"},
 		{"duplicated scope param", func(q url.Values) { q.Add("scope", "tools:read") }, "invalid_request"},
@@ -463,5 +463,22 @@ func TestTokenRequestShape(t *testing.T) {
 	tok := e.codeGrant(codeOnly, code, "http://127.0.0.1/cb", p.verifier).wantOK(t)
 	if tok.str("refresh_token") != "" {
 		t.Errorf("refresh token issued to a client without the refresh_token grant")
+	}
+}
+
+// Scopes this server does not know are dropped rather than refused, and the
+// token response says what was granted: clients ask for "openid profile"
+// or product scopes out of habit.
+func TestUnknownScopesAreDropped(t *testing.T) {
+	e := newEnv(t)
+	redirect := "https://app.example.com/cb"
+	id := e.publicClient(redirect)
+	pk := newPKCE()
+	q := e.authzParams(id, redirect, pk)
+	q.Set("scope", "openid tools:read claudeai")
+	code := e.browser().signInAndApprove(q).Get("code")
+	tok := e.codeGrant(id, code, redirect, pk.verifier)
+	if tok.status != http.StatusOK || tok.body["scope"] != "tools:read" {
+		t.Fatalf("token response %d %v, want only the supported tools:read granted", tok.status, tok.body)
 	}
 }

@@ -50,6 +50,30 @@ type Config struct {
 	GoogleClientIDs              string `env:"GOOGLE_CLIENT_IDS"`
 	GoogleTokenInfoURL           string `env:"GOOGLE_TOKENINFO_URL"`
 
+	// The embedded authorization server, on when AUTHORIZATION_SERVER_URL is
+	// empty: see README, "toolgate as the authorization server".
+	DataDir                    string        `env:"DATA_DIR" envDefault:"toolgate-data"`
+	StoreKind                  string        `env:"STORE" envDefault:"file"`
+	RedisURL                   string        `env:"REDIS_URL"`
+	SigningKey                 string        `env:"SIGNING_KEY"`
+	SigningKeyFile             string        `env:"SIGNING_KEY_FILE"`
+	AccessTokenTTL             time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"1h"`
+	RefreshTokenTTL            time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
+	LocalUsers                 string        `env:"LOCAL_USERS"`
+	LocalUsersFile             string        `env:"LOCAL_USERS_FILE"`
+	OAuthClientsFile           string        `env:"OAUTH_CLIENTS_FILE"`
+	ClientMetadataDocuments    bool          `env:"CLIENT_METADATA_DOCUMENTS" envDefault:"true"`
+	ClientMetadataAllowPrivate bool          `env:"CLIENT_METADATA_ALLOW_PRIVATE_ADDRESSES" envDefault:"false"`
+	ClientMetadataCAFile       string        `env:"CLIENT_METADATA_CA_FILE"`
+	IDP                        string        `env:"IDP"`
+	IDPIssuerURL               string        `env:"IDP_ISSUER_URL"`
+	IDPClientID                string        `env:"IDP_CLIENT_ID"`
+	IDPClientSecret            string        `env:"IDP_CLIENT_SECRET"`
+	IDPName                    string        `env:"IDP_NAME"`
+	AllowedEmails              string        `env:"ALLOWED_EMAILS"`
+	AllowedDomains             string        `env:"ALLOWED_DOMAINS"`
+	AllowedGitHubOrgs          string        `env:"ALLOWED_GITHUB_ORGS"`
+
 	// Derived by Load; not read from the environment.
 	Upstream        *url.URL `env:"-"`
 	Resource        *url.URL `env:"-"`
@@ -65,6 +89,12 @@ type Config struct {
 	GoogleClients []string `env:"-"`
 	// Introspects is true when introspection credentials are configured.
 	Introspects bool `env:"-"`
+	// Embedded is true when toolgate is the authorization server
+	// (AUTHORIZATION_SERVER_URL empty); AuthorizationServerURL and Issuer
+	// are then the origin of RESOURCE_SERVER_URL.
+	Embedded bool `env:"-"`
+	// Allowed* split the allowlists of the embedded server's sign-in.
+	AllowEmails, AllowDomains, AllowOrgs []string `env:"-"`
 }
 
 // Error lists every problem found, one per line, each naming its variable.
@@ -160,7 +190,13 @@ func (c *Config) validate(failed map[string]bool) []string {
 	}
 
 	if c.AuthorizationServerURL == "" {
-		add("AUTHORIZATION_SERVER_URL is required: the issuer identifier of your authorization server, e.g. https://your-tenant.auth0.com/")
+		// toolgate is the authorization server; its issuer is the origin
+		// clients already reach it at.
+		c.Embedded = true
+		if c.Resource != nil {
+			c.AuthorizationServerURL = c.Resource.Scheme + "://" + c.Resource.Host
+			c.Issuer, _ = url.Parse(c.AuthorizationServerURL)
+		}
 	} else if u, err := publicURL(c.AuthorizationServerURL); err != nil {
 		add("AUTHORIZATION_SERVER_URL %v; got %q", err, c.AuthorizationServerURL)
 	} else if u.RawQuery != "" {
@@ -217,6 +253,7 @@ func (c *Config) validate(failed map[string]bool) []string {
 	check("UPSTREAM_MAX_IDLE_CONNS", c.UpstreamMaxIdleConns < 1,
 		"UPSTREAM_MAX_IDLE_CONNS must be at least 1; got %d", c.UpstreamMaxIdleConns)
 	p = append(p, c.validateTokenValidation()...)
+	p = append(p, c.validateEmbedded(failed)...)
 	switch c.ChallengeMode {
 	case "auto", "http", "tool-result":
 	default:

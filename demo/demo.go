@@ -1,9 +1,8 @@
 // Package demo is everything `toolgate demo` runs besides the gateway: a
 // sample MCP server (built with the official Go SDK) whose tools cover the
-// public, mixed and protected cases, the policy that describes them, and a
-// local development issuer that signs tokens with a key generated at start.
-// It is for trying toolgate on one machine; nothing here is meant for
-// production, and the issuer binds loopback only.
+// public, mixed and protected cases, and the policy that describes them.
+// toolgate's own authorization server signs the demo user in. It is for
+// trying toolgate on one machine; nothing here is meant for production.
 package demo
 
 import (
@@ -26,7 +25,7 @@ tools:
   add_note: [{type: oauth2, scopes: [notes:write]}]
 `
 
-// Scopes are the scopes the demo issuer grants.
+// Scopes are the scopes the demo advertises and grants.
 var Scopes = []string{"notes:read", "notes:write"}
 
 type textIn struct {

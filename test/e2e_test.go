@@ -243,6 +243,14 @@ type clientRun struct {
 		Claims map[string]any `json:"claims"`
 	} `json:"token"`
 	AuthorizationRequest map[string]string `json:"authorizationRequest"`
+	Registered           bool              `json:"registered"`
+	ClientID             string            `json:"clientId"`
+	Pages                []string          `json:"pages"`
+	RefreshToken         bool              `json:"refreshToken"`
+	Called               *struct {
+		IsError bool   `json:"isError"`
+		Text    string `json:"text"`
+	} `json:"called"`
 
 	accessToken string
 }

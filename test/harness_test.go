@@ -339,11 +339,16 @@ func lastLines(s string, n int) string {
 // group after clientTimeout) and decodes the JSON line it prints last into
 // out. The error carries the script's stdout and stderr.
 func runNode(nodeDir string, out any, args ...string) error {
+	return runNodeEnv(nodeDir, nil, out, args...)
+}
+
+// runNodeEnv is runNode with env added to the script's environment.
+func runNodeEnv(nodeDir string, env []string, out any, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", args...)
 	cmd.Dir = nodeDir
-	cmd.Env = baseEnv()
+	cmd.Env = append(baseEnv(), env...)
 	cmd.SysProcAttr = childAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second

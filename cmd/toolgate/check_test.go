@@ -262,7 +262,7 @@ func TestCheckCommand(t *testing.T) {
 		}
 		for _, want := range []string{
 			"✗ config  UPSTREAM_URL is required",
-			"✗ config  AUTHORIZATION_SERVER_URL is required",
+			"✗ config  AUTHORIZATION_SERVER_URL is empty, so toolgate is the authorization server",
 			"✗ config  RESOURCE_SERVER_URL must use https",
 			"✗ config  LOG_FORMAT must be json or console",
 			"configuration invalid",

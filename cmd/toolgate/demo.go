@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,15 +14,18 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/toolgate/toolgate/config"
 	"github.com/toolgate/toolgate/demo"
 )
 
-// runDemo starts the sample MCP server, a development issuer and toolgate in
-// front of them, all on loopback, and tells the user how to connect.
+// runDemo starts the sample MCP server and toolgate in front of it, with
+// toolgate as the authorization server and one generated user, all on
+// loopback, and tells the user how to connect.
 func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "address toolgate listens on (loopback unless you mean otherwise)")
+	addr := fs.String("addr", "127.0.0.1:8080", "address toolgate listens on (loopback only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,7 +34,7 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 		return fmt.Errorf("-addr %q: %w", *addr, err)
 	}
 	if !config.IsLoopback(host) {
-		return fmt.Errorf("-addr %q: the demo serves over plain http and mints tokens for anyone who asks its owner; it binds loopback only", *addr)
+		return fmt.Errorf("-addr %q: the demo serves over plain http with a printed password; it binds loopback only", *addr)
 	}
 
 	upstreamURL, stopUpstream, err := listenLoopback(demo.NewServer(), "/mcp")
@@ -38,51 +42,47 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 		return err
 	}
 	defer stopUpstream()
-	issuerLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	issuer, err := demo.NewIssuer("http://" + issuerLn.Addr().String())
-	if err != nil {
-		return err
-	}
-	issuerSrv := &http.Server{Handler: issuer, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = issuerSrv.Serve(issuerLn) }()
-	defer issuerSrv.Close()
 
-	resource := "http://" + *addr + "/mcp"
-	dir := filepath.Join(os.TempDir(), "toolgate-demo")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	token, err := issuer.Mint("demo-user", resource, demo.Scopes, 24*time.Hour)
+	// A fresh data directory per run: the demo's keys, codes and refresh
+	// tokens go when it stops, and two demos on other ports don't collide.
+	dir, err := os.MkdirTemp("", "toolgate-demo-")
 	if err != nil {
 		return err
 	}
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
-		return err
-	}
+	defer os.RemoveAll(dir)
 	policyFile := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(demo.Policy), 0o600); err != nil {
 		return err
 	}
+	const user = "demo"
+	password := rand.Text()[:16]
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
 
 	// Only logging settings pass through: a REQUIRED_SCOPES or
-	// CHALLENGE_MODE exported for a real deployment must not change the demo.
+	// AUTHORIZATION_SERVER_URL exported for a real deployment must not
+	// change the demo.
 	var env []string
 	for _, kv := range environ {
 		if strings.HasPrefix(kv, "LOG_LEVEL=") || strings.HasPrefix(kv, "LOG_FORMAT=") {
 			env = append(env, kv)
 		}
 	}
+	resource := "http://" + *addr + "/mcp"
 	env = append(env,
 		"UPSTREAM_URL="+upstreamURL,
 		"RESOURCE_SERVER_URL="+resource,
-		"AUTHORIZATION_SERVER_URL="+issuer.URL,
 		"LISTEN_ADDR="+*addr,
 		"SCOPES_SUPPORTED="+strings.Join(demo.Scopes, " "),
 		"TOOL_POLICY_FILE="+policyFile,
+		"DATA_DIR="+filepath.Join(dir, "data"),
+		"LOCAL_USERS="+user+":"+string(hash),
+		// HTTP 401/403 challenges, which every OAuth-capable MCP client
+		// acts on. ChatGPT's tool-result challenges (CHALLENGE_MODE=auto)
+		// would not help here: ChatGPT cannot reach a loopback address.
+		"CHALLENGE_MODE=http",
 	)
 	if !hasVar(environ, "LOG_FORMAT") {
 		env = append(env, "LOG_FORMAT=console")
@@ -95,30 +95,34 @@ func runDemo(ctx context.Context, args, environ []string, out io.Writer) error {
 		return err
 	case <-listening:
 	}
+	origin := "http://" + *addr
 	fmt.Fprintf(out, `
 toolgate demo is running. Press Ctrl-C to stop.
 
-  MCP endpoint        %[1]s
-  upstream (sample)   %[2]s
-  issuer (dev only)   %[3]s
-  access token        %[4]s   (sub demo-user, scopes %[5]s, 24 h)
-  policy              %[6]s
-                      echo: public   search: public, more when signed in
-                      whoami: signed in   add_note: signed in with notes:write
+  MCP endpoint          %[1]s
+  sign in as            user %[3]s   password %[4]s
+  authorization server  %[2]s (toolgate itself)
+  upstream (sample)     %[5]s
 
-Anyone may list tools and call echo:
+Connect any MCP client that speaks OAuth to %[1]s — for example MCP Inspector:
+  npx @modelcontextprotocol/inspector
+  then: transport "Streamable HTTP", URL %[1]s, "Open Auth Settings" → "Quick OAuth Flow".
+  The client registers itself, your browser shows toolgate's sign-in and consent pages,
+  and the client gets a token for this endpoint only.
+
+Tools: echo is public; search is public and says more when you are signed in;
+whoami needs sign-in; add_note needs the notes:write scope (consent asks for it).
+
+Anyone may call echo without signing in:
   curl -s %[1]s -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}'
 
-whoami without a token returns the sign-in challenge ChatGPT acts on; with the token it runs:
-  curl -s %[1]s -H "Authorization: Bearer $(cat %[4]s)" -H 'Content-Type: application/json' \
-    -H 'Accept: application/json, text/event-stream' \
+whoami without a token is answered 401 with the WWW-Authenticate challenge that makes
+MCP clients sign in:
+  curl -si %[1]s -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
 
-MCP Inspector (npx @modelcontextprotocol/inspector): transport "Streamable HTTP",
-URL %[1]s, Authentication: Bearer token = the contents of %[4]s.
-
-`, resource, upstreamURL, issuer.URL, tokenFile, strings.Join(demo.Scopes, " "), policyFile)
+`, resource, origin, user, password, upstreamURL)
 	err = <-done
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,19 +45,33 @@ func TestDemo(t *testing.T) {
 	if err != nil || text(t, res) != "hi" {
 		t.Fatalf("anonymous echo: %v %v", res, err)
 	}
-	res, err = anon.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
-	if err != nil || !res.IsError || res.Meta["mcp/www_authenticate"] == nil {
-		t.Fatalf("anonymous whoami should be challenged: %v %v", res, err)
-	}
-
-	token, err := os.ReadFile(filepath.Join(os.TempDir(), "toolgate-demo", "token"))
+	// whoami without a token: 401 and the challenge that sends MCP clients
+	// to the metadata, then to toolgate's own sign-in.
+	req, _ := http.NewRequest(http.MethodPost, g.mcp, strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed := connect(t, g, string(token), nil)
-	res, err = signed.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
-	if err != nil || text(t, res) != "you are demo-user" {
-		t.Fatalf("whoami with token: %v %v", res, err)
+	resp.Body.Close()
+	if challenge := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(challenge, `resource_metadata="`+g.base+"/.well-known/oauth-protected-resource/mcp") {
+		t.Fatalf("anonymous whoami = %d %q, want 401 with the resource metadata challenge", resp.StatusCode, challenge)
+	}
+
+	// The banner names a user and password, and the authorization server
+	// they sign in at is toolgate itself. (test/authserver_e2e_test.go signs
+	// in with them through the TypeScript SDK.)
+	if !regexp.MustCompile(`user demo\s+password [A-Z2-7]{16}\b`).MatchString(out.String()) {
+		t.Fatalf("banner does not name the demo user and password:\n%s", out.String())
+	}
+	prm := getJSON(t, g.base+"/.well-known/oauth-protected-resource/mcp")
+	if fmt.Sprint(prm["authorization_servers"]) != "["+g.base+"]" {
+		t.Fatalf("PRM authorization_servers = %v, want toolgate itself", prm["authorization_servers"])
+	}
+	md := getJSON(t, g.base+"/.well-known/oauth-authorization-server")
+	if md["issuer"] != g.base || md["registration_endpoint"] != g.base+"/register" {
+		t.Fatalf("authorization server metadata = %v", md)
 	}
 	if !strings.Contains(out.String(), g.mcp) {
 		t.Fatalf("banner does not name the endpoint:\n%s", out.String())
@@ -86,4 +102,18 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func getJSON(t *testing.T, url string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		t.Fatalf("GET %s = %d, want 200 with JSON", url, resp.StatusCode)
+	}
+	return v
 }

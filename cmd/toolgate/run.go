@@ -13,11 +13,13 @@ const usage = `toolgate: an authenticating reverse proxy for MCP servers
 
 Usage:
   toolgate            serve, configured by environment variables (see README.md)
-  toolgate demo       run a sample MCP server, a development issuer and
-                      toolgate in front of them on 127.0.0.1:8080 (-addr to change)
+  toolgate demo       run a sample MCP server with toolgate in front of it, as
+                      its authorization server too, on 127.0.0.1:8080 (-addr to change)
   toolgate check      check the configuration, the authorization server and,
                       given a token (--token - reads stdin), whether toolgate
                       would accept it; --json for machines, -h for more
+  toolgate hash-password [-user NAME]
+                      read a password on stdin and print its bcrypt hash for LOCAL_USERS
   toolgate version    print the version
 `
 
@@ -32,6 +34,8 @@ func run(ctx context.Context, args, environ []string) error {
 		return runCheck(ctx, args[1:], environ, os.Stdin, os.Stdout, os.Stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], environ, os.Stdout)
+	case "hash-password":
+		return runHashPassword(args[1:], os.Stdin, os.Stdout)
 	case "version", "--version":
 		fmt.Println("toolgate", version)
 		return nil

@@ -37,12 +37,21 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 	// Outbound calls to the authorization server honour HTTPS_PROXY, as
 	// corporate networks need; upstream traffic never does.
 	outbound := &http.Client{Timeout: 15 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	tokens, err := newVerification(cfg, outbound, log)
+	pol, supported, err := loadPolicy(cfg)
 	if err != nil {
 		return err
 	}
-
-	pol, supported, err := loadPolicy(cfg)
+	var tokens *verification
+	var as *embedded
+	if cfg.Embedded {
+		if as, err = newEmbedded(ctx, cfg, supported, outbound, log.Named("authserver")); err != nil {
+			return err
+		}
+		defer as.store.Close()
+		tokens, err = embeddedVerification(cfg, as)
+	} else {
+		tokens, err = newVerification(cfg, outbound, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -76,7 +85,7 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 	})
 
 	srv := &http.Server{
-		Handler:           routes(cfg, gateway, prm, tokens.ready),
+		Handler:           routes(cfg, gateway, prm, tokens.ready, as),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -127,8 +136,12 @@ func serve(ctx context.Context, environ []string, listening chan<- string) error
 }
 
 // routes is every path toolgate answers; anything else is 404.
-func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, ready func() error) http.Handler {
+// With the embedded authorization server on, its endpoints are there too.
+func routes(cfg *config.Config, gateway http.Handler, prm http.Handler, ready func() error, as *embedded) http.Handler {
 	mux := http.NewServeMux()
+	if as != nil {
+		as.server.Register(mux)
+	}
 	mcpPath := cfg.Resource.EscapedPath()
 	if mcpPath == "" || mcpPath == "/" {
 		mcpPath = "/{$}"

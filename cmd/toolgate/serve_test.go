@@ -192,7 +192,7 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"UPSTREAM_URL is required", "AUTHORIZATION_SERVER_URL is required", "RESOURCE_SERVER_URL must use https", "MAX_BODY_BYTES must be a whole number", "LOG_FORMAT must be json or console"} {
+	for _, want := range []string{"UPSTREAM_URL is required", "AUTHORIZATION_SERVER_URL is empty, so toolgate is the authorization server", "RESOURCE_SERVER_URL must use https", "MAX_BODY_BYTES must be a whole number", "LOG_FORMAT must be json or console"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

@@ -15,6 +15,15 @@
 //   --token-out  file that receives the bare access token (mode 0600), for
 //                callers that want to send raw requests with it
 //   --message    text for the echo tool (default "hello through toolgate")
+//   --username   sign in with this user on a sign-in page (password from the
+//                LOGIN_PASSWORD environment variable, kept out of argv)
+//   --idp        sign in by pressing the upstream identity provider's button
+//   --client-id, --client-secret
+//                a pre-registered client instead of dynamic registration
+//   --client-metadata-url
+//                use this client ID metadata document URL as client_id
+//   --redirect-url  the redirect URI (default http://127.0.0.1:<free port>/callback)
+//   --call       also call this tool with no arguments and report its text
 //
 // On success prints one JSON line on stdout:
 //   {"ok":true,"login":…,"registered":…,"tools":[…],"echo":"…","progress":n,
@@ -40,6 +49,13 @@ const { values: opts } = parseArgs({
     'token-out': { type: 'string' },
     message: { type: 'string', default: 'hello through toolgate' },
     'timeout-ms': { type: 'string', default: '30000' },
+    username: { type: 'string' },
+    idp: { type: 'boolean', default: false },
+    'client-id': { type: 'string' },
+    'client-secret': { type: 'string' },
+    'client-metadata-url': { type: 'string' },
+    'redirect-url': { type: 'string' },
+    call: { type: 'string' },
   },
 });
 
@@ -98,34 +114,65 @@ async function connect(provider, retryUnknownClient = true) {
 
 async function main() {
   const saved = opts.reuse ? loadState(opts.state) : {};
-  const redirectUrl = `http://127.0.0.1:${await unusedLoopbackPort()}/callback`;
+  const redirectUrl = opts['redirect-url'] ?? `http://127.0.0.1:${await unusedLoopbackPort()}/callback`;
+  if (opts['client-id'] && !saved.clientInformation) {
+    saved.clientInformation = { client_id: opts['client-id'], ...(opts['client-secret'] && { client_secret: opts['client-secret'] }) };
+  }
+  let login;
+  if (opts.username !== undefined) login = { username: opts.username, password: process.env.LOGIN_PASSWORD ?? '' };
+  if (opts.idp) login = { idp: true };
   // A token is written as soon as it exists, so a caller can inspect a token
   // that the gateway then refused.
   const provider = new HeadlessOAuthProvider(saved.redirectUrl ?? redirectUrl, saved, {
     onTokens: (tokens) => {
       if (opts['token-out'] && tokens.access_token) saveFile(opts['token-out'], tokens.access_token);
     },
+    login,
+    clientMetadataUrl: opts['client-metadata-url'],
   });
   provider.saved.redirectUrl = provider.redirectUrl;
 
-  const { client, transport } = await connect(provider);
+  let { client, transport } = await connect(provider);
 
   const { tools } = await client.listTools();
   const names = tools.map((tool) => tool.name);
   if (!names.includes('echo')) throw new Error(`tools/list has no echo tool: ${names.join(', ')}`);
 
-  const echoed = await client.callTool({ name: 'echo', arguments: { message: opts.message } });
+  // server-everything's echo takes "message", toolgate demo's takes "text".
+  const echoTool = tools.find((tool) => tool.name === 'echo');
+  const echoArgs = echoTool.inputSchema?.properties?.text ? { text: opts.message } : { message: opts.message };
+  const echoed = await client.callTool({ name: 'echo', arguments: echoArgs });
   const echo = echoed.content?.find((item) => item.type === 'text')?.text;
   if (echoed.isError || !echo) throw new Error(`echo failed: ${JSON.stringify(echoed)}`);
 
   // A tool that streams: its progress notifications come over SSE ahead of
   // the result.
   let progress = 0;
-  await client.callTool(
+  if (names.includes('trigger-long-running-operation')) await client.callTool(
     { name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } },
     undefined,
     { onprogress: () => { progress += 1; }, timeout: HTTP_TIMEOUT_MS },
   );
+
+  // --call: in per-tool mode the session may be anonymous until a tool
+  // needs sign-in; the gateway's 401 then starts the login (the SDK throws
+  // UnauthorizedError after redirectToAuthorization), and the call is
+  // repeated on a session with the token.
+  let called;
+  if (opts.call) {
+    let result;
+    try {
+      result = await client.callTool({ name: opts.call, arguments: {} });
+    } catch (err) {
+      if (!(err instanceof UnauthorizedError) || !provider.pendingCode) throw err;
+      await transport.finishAuth(provider.takeCode());
+      await client.close();
+      ({ client, transport } = newSession(provider));
+      await client.connect(transport);
+      result = await client.callTool({ name: opts.call, arguments: {} });
+    }
+    called = { isError: result.isError === true, text: result.content?.find((item) => item.type === 'text')?.text };
+  }
 
   const accessToken = provider.tokens()?.access_token;
   if (!accessToken) throw new Error('connected without an access token');
@@ -154,6 +201,9 @@ async function main() {
     tools: names,
     echo,
     progress,
+    called,
+    pages: provider.pages,
+    refreshToken: Boolean(provider.tokens()?.refresh_token),
     token,
   }));
 }

@@ -36,6 +36,11 @@
 //             confidential client (client_secret_basic) is the only caller
 //             allowed an answer; anyone else gets `{"active": false}`. The
 //             names match toolgate's, so one environment serves both.
+//   LOGIN_CLIENT_ID, LOGIN_CLIENT_SECRET, LOGIN_REDIRECT_URI (comma-separated)  when set, a
+//             statically registered confidential client that signs users in
+//             with OpenID Connect (code flow, ID token with the user's email):
+//             toolgate's embedded authorization server playing the relying
+//             party, as it does with Google or Keycloak (IDP=oidc).
 //
 // Prints `READY <issuer>` on stdout once listening. Binds 127.0.0.1 only.
 
@@ -70,6 +75,17 @@ if (introspector && !introspector.secret) {
 
 const issuer = `http://127.0.0.1:${port}`;
 
+const relyingParty = process.env.LOGIN_CLIENT_ID ? [{
+  client_id: process.env.LOGIN_CLIENT_ID,
+  client_secret: process.env.LOGIN_CLIENT_SECRET,
+  client_name: 'toolgate (signs users in here)',
+  token_endpoint_auth_method: 'client_secret_basic',
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  redirect_uris: (process.env.LOGIN_REDIRECT_URI ?? '').split(',').filter(Boolean),
+  scope: 'openid email',
+}] : [];
+
 // The fixed end user every login resolves to.
 const user = { sub: 'alice', email: 'alice@example.test', email_verified: true };
 
@@ -84,7 +100,7 @@ const provider = new Provider(issuer, {
 
   // The resource server's own client: it never signs anyone in, it only
   // authenticates at the introspection endpoint.
-  clients: introspector ? [{
+  clients: [...relyingParty, ...(introspector ? [{
     client_id: introspector.id,
     client_secret: introspector.secret,
     client_name: 'resource server (introspection only)',
@@ -92,7 +108,7 @@ const provider = new Provider(issuer, {
     grant_types: [],
     response_types: [],
     redirect_uris: [],
-  }] : [],
+  }] : [])],
 
   // Static scopes must include the scopes clients register with: oidc-provider
   // validates a registering client's `scope` metadata against this list, and
@@ -134,6 +150,9 @@ const provider = new Provider(issuer, {
     },
   },
 
+  // ID tokens carry the scopes' claims (email) even when an access token is
+  // issued too, as Google's and Keycloak's do; toolgate reads them there.
+  conformIdTokenClaims: false,
   pkce: { required: () => true }, // oidc-provider 9 only supports S256
 
   // Put the user's email into access tokens so toolgate can forward it (an
