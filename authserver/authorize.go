@@ -60,11 +60,21 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := ""
-	if len(q["state"]) == 1 {
+	if len(q["state"]) == 1 && len(q.Get("state")) <= maxStateLen {
 		state = q.Get("state")
 	}
 	p, aerr := s.checkAuthorizeParams(c, q)
+	if aerr == nil && len(q.Get("state")) > maxStateLen {
+		aerr = &authzError{"invalid_request", fmt.Sprintf("state is longer than %d bytes", maxStateLen)}
+	}
 	if aerr != nil {
+		if !trustedRedirect(c, redirectURI) {
+			// Anyone can register a client, so an error redirect without a
+			// user's say would make this server an open redirector to any
+			// https site (RFC 9700 §4.11.2): the error is shown instead.
+			s.errorPage(w, http.StatusBadRequest, "The application's request was refused", aerr.desc+" ("+aerr.code+")")
+			return
+		}
 		s.redirectError(w, r, redirectURI, state, aerr.code, aerr.desc)
 		return
 	}
@@ -78,6 +88,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	p.Nonce = randomToken(12)
 
 	id, err := s.sealPending(p)
+	if err == nil && len(id) > maxPendingID {
+		err = fmt.Errorf("sealed request of %d bytes", len(id))
+	}
 	if err != nil {
 		s.log.Error("sealing an authorization request", errField(err))
 		s.redirectError(w, r, redirectURI, state, "server_error", "the authorization request could not be saved; try again")
@@ -183,6 +196,25 @@ func (s *Server) grantScope(requested string) (string, error) {
 	return strings.Join(granted, " "), nil
 }
 
+// trustedRedirect reports whether an error may be sent to redirectURI
+// before the user has seen anything: when an administrator registered the
+// client, or when the redirect stays on the user's own machine (a loopback
+// address, where native MCP clients listen).
+func trustedRedirect(c *client, redirectURI string) bool {
+	if c.kind == kindPreRegistered {
+		return true
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	switch u.Hostname() {
+	case "127.0.0.1", "::1", "localhost":
+		return true
+	}
+	return false
+}
+
 // validChallenge: an S256 challenge is base64url(sha256), 43 characters.
 func validChallenge(c string) bool {
 	if len(c) != 43 {
@@ -281,6 +313,10 @@ func (s *Server) loadPending(_ context.Context, id string, sess *session) (*pend
 	}
 	return &p, nil
 }
+
+// maxStateLen bounds the client's state, which is echoed in redirects and
+// sealed into the pending request.
+const maxStateLen = 1024
 
 // maxPendingID bounds a sealed request: the client's state, scope and
 // redirect URI are inside, each already bounded by the URL's size.

@@ -240,18 +240,28 @@ func TestUpstreamProviderFlow(t *testing.T) {
 	}
 	callback := e.iss + "/oauth/callback?" + url.Values{"code": {"upstream-code"}, "state": {state}}.Encode()
 
-	// The callback in another browser is refused, and burns the state.
-	if got := e.browser().get(callback); got.StatusCode != http.StatusForbidden {
+	// The callback in another browser finds no sign-in in progress there:
+	// the flow lives in the starting browser's cookie.
+	if got := e.browser().get(callback); got.StatusCode != http.StatusBadRequest {
 		t.Fatalf("callback in another browser: %d", got.StatusCode)
 	}
+	// A state the browser's cookie does not name is refused, and the
+	// refusal ends the flow: start over.
+	wrong := e.iss + "/oauth/callback?" + url.Values{"code": {"upstream-code"}, "state": {"not-" + state}}.Encode()
+	if got := b.get(wrong); got.StatusCode != http.StatusBadRequest {
+		t.Fatalf("callback with another state: %d", got.StatusCode)
+	}
 	if got := b.get(callback); got.StatusCode != http.StatusBadRequest {
-		t.Fatalf("callback with a used state: %d", got.StatusCode)
+		t.Fatalf("callback after the flow was ended: %d", got.StatusCode)
 	}
 
-	// Start over; this time in the right browser.
+	// Start over; this time all goes well.
 	start = b.post("/authorize/idp", login.fields())
 	loc, _ = url.Parse(start.Header.Get("Location"))
 	callback = e.iss + "/oauth/callback?" + url.Values{"code": {"upstream-code"}, "state": {loc.Query().Get("state")}}.Encode()
+	if n := len(e.store.keysWithPrefix("")); n > 2 {
+		t.Errorf("starting an upstream sign-in wrote to the store: %v", e.store.keysWithPrefix(""))
+	}
 	consent := b.get(callback).wantStatus(t, 200)
 	if !strings.Contains(consent.body, "bob@example.com") {
 		t.Errorf("consent page does not say who signed in:\n%s", consent.body)

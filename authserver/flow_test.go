@@ -3,6 +3,8 @@ package authserver
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -480,5 +482,88 @@ func TestUnknownScopesAreDropped(t *testing.T) {
 	tok := e.codeGrant(id, code, redirect, pk.verifier)
 	if tok.status != http.StatusOK || tok.body["scope"] != "tools:read" {
 		t.Fatalf("token response %d %v, want only the supported tools:read granted", tok.status, tok.body)
+	}
+}
+
+// A self-registered client's errors are shown, not redirected, when its
+// redirect URI is a web site: anyone can register a client, and an error
+// redirect needs no user action, so it would make this server an open
+// redirector. Loopback redirects (native clients) still get the redirect.
+func TestErrorRedirectOnlyToTrustedRedirects(t *testing.T) {
+	e := newEnv(t)
+	web := e.publicClient("https://evil.example/phish")
+	q := e.authzParams(web, "https://evil.example/phish", newPKCE())
+	q.Del("code_challenge")
+	p := e.browser().get(e.authorizeURL(q))
+	if p.StatusCode != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.body, "PKCE is required") {
+		t.Fatalf("web redirect of a registered client: %d, Location %q; want 400 and the error shown", p.StatusCode, p.Header.Get("Location"))
+	}
+	native := e.publicClient("http://127.0.0.1/cb")
+	q = e.authzParams(native, "http://127.0.0.1:4000/cb", newPKCE())
+	q.Del("code_challenge")
+	got := e.clientRedirect(e.browser().get(e.authorizeURL(q)), "http://127.0.0.1:4000/cb")
+	if got.Get("error") != "invalid_request" || got.Get("iss") != e.iss {
+		t.Fatalf("loopback redirect: %v, want error=invalid_request with iss", got)
+	}
+}
+
+// Sizes that would make a pending request or a client_id unwieldy are
+// refused up front with a clear error, not failed later in the browser.
+func TestOversizedStateAndRegistration(t *testing.T) {
+	e := newEnv(t)
+	const redirect = "http://127.0.0.1/cb"
+	id := e.publicClient(redirect)
+	q := e.authzParams(id, redirect, newPKCE())
+	q.Set("state", strings.Repeat("s", 1025))
+	got := e.clientRedirect(e.browser().get(e.authorizeURL(q)), redirect)
+	if got.Get("error") != "invalid_request" || got.Get("state") != "" || !strings.Contains(got.Get("error_description"), "state") {
+		t.Fatalf("1025-byte state: %v, want invalid_request without the state echoed", got)
+	}
+	var uris []string
+	for i := range 10 {
+		uris = append(uris, fmt.Sprintf("https://app.example.com/%d/%s", i, strings.Repeat("p", 400)))
+	}
+	r := e.register(map[string]any{"client_name": "big", "redirect_uris": uris, "token_endpoint_auth_method": "none"})
+	if r.status != http.StatusBadRequest || r.body["error"] != "invalid_client_metadata" {
+		t.Fatalf("registration with a 6 KB client_id: %d %v, want 400 invalid_client_metadata", r.status, r.body)
+	}
+}
+
+// Refreshing cannot keep a sign-in alive forever, nor keep a removed local
+// user in: both end the family.
+func TestRefreshEndsWithTheSignIn(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	users := map[string][]byte{}
+	e := newEnv(t, func(o *Options) {
+		o.Now = clock.Now
+		o.Users = maps.Clone(o.Users) // this test removes a user
+		users = o.Users
+		o.RefreshTokenTTL = 60 * 24 * time.Hour
+	})
+	const redirect = "http://127.0.0.1/cb"
+	id := e.publicClient(redirect)
+	pk := newPKCE()
+	code := e.browser().signInAndApprove(e.authzParams(id, redirect, pk)).Get("code")
+	refresh := e.codeGrant(id, code, redirect, pk.verifier).wantOK(t).str("refresh_token")
+	for range 3 { // 3 × 31 days, each within the refresh token's 60-day window
+		clock.Advance(31 * 24 * time.Hour)
+		r := e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {id}})
+		if r.status != http.StatusOK {
+			if r.body["error"] != "invalid_grant" || !strings.Contains(fmt.Sprint(r.body["error_description"]), "90 days") {
+				t.Fatalf("refresh past 90 days: %d %v, want invalid_grant naming the limit", r.status, r.body)
+			}
+			goto removed
+		}
+		refresh = r.str("refresh_token")
+	}
+	t.Fatal("a sign-in was kept alive past 90 days by refreshing")
+
+removed:
+	pk = newPKCE()
+	code = e.browser().signInAndApprove(e.authzParams(id, redirect, pk)).Get("code")
+	refresh = e.codeGrant(id, code, redirect, pk.verifier).wantOK(t).str("refresh_token")
+	delete(users, testUser)
+	if r := e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {id}}); r.status != http.StatusBadRequest {
+		t.Fatalf("refresh for a removed local user: %d %v, want 400", r.status, r.body)
 	}
 }

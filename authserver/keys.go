@@ -214,6 +214,7 @@ type derivedKeys struct {
 	clientID     []byte // self-contained dynamic registrations
 	clientSecret []byte // secrets of confidential dynamic registrations
 	pending      []byte // sealed authorization requests awaiting sign-in and consent
+	idpFlow      []byte // AES-256-GCM key of the upstream sign-in cookie
 }
 
 func deriveKeys(secret []byte) (derivedKeys, error) {
@@ -227,6 +228,7 @@ func deriveKeys(secret []byte) (derivedKeys, error) {
 		{&k.clientID, "toolgate authserver client id v1"},
 		{&k.clientSecret, "toolgate authserver client secret v1"},
 		{&k.pending, "toolgate authserver pending request v1"},
+		{&k.idpFlow, "toolgate authserver upstream sign-in cookie v1"},
 	} {
 		b, err := hkdf.Key(sha256.New, secret, nil, d.info, 32)
 		if err != nil {

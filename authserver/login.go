@@ -45,7 +45,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, id, sess, "Wrong username or password.", http.StatusUnauthorized)
 		return
 	}
-	sess.User = &user{Sub: name, Username: name, AuthTime: s.now().Unix()}
+	sess.User = &user{Sub: name, Username: name, AuthTime: s.now().Unix(), Local: true}
 	s.writeSession(w, sess)
 	s.log.Info("local sign-in", zapString("sub", name))
 	c, err := s.resolveClient(r.Context(), p.ClientID)
@@ -91,7 +91,9 @@ func (s *Server) checkPassword(name, password string) bool {
 	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 }
 
-// idpState is an upstream sign-in in progress, stored as "idp:<state>".
+// idpState is an upstream sign-in in progress. It travels in the browser's
+// own cookie, encrypted (idpcookie.go), so starting a sign-in writes nothing
+// to the store: anyone can start as many as they like.
 type idpState struct {
 	RequestID string   `json:"request_id"`
 	BrowserID string   `json:"browser_id"`
@@ -117,9 +119,8 @@ func (s *Server) handleIDPStart(w http.ResponseWriter, r *http.Request) {
 	}
 	flow := idp.NewFlow()
 	st := idpState{RequestID: id, BrowserID: sess.BrowserID, Flow: flow, Expires: s.now().Add(idpStateTTL).Unix()}
-	if err := s.putJSON(r.Context(), "idp:"+flow.State, st, idpStateTTL); err != nil {
-		s.log.Error("storing an upstream sign-in", errField(err))
-		s.errorPage(w, http.StatusServiceUnavailable, "Try again", "The sign-in could not be started. Try again in a moment.")
+	if err := s.writeIDPCookie(w, &st); err != nil {
+		s.errorPage(w, http.StatusBadRequest, "Sign-in request too large", "The application's sign-in request is too large to continue with "+s.opt.Provider.Name()+".")
 		return
 	}
 	target, err := s.opt.Provider.AuthCodeURL(r.Context(), flow)
@@ -144,8 +145,8 @@ func (s *Server) handleIDPCallback(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer carries no valid state. Start again from the application.")
 		return
 	}
-	var st idpState
-	if err := s.takeJSON(r.Context(), "idp:"+state, &st); err != nil || s.now().Unix() >= st.Expires {
+	st, err := s.takeIDPCookie(w, r, state)
+	if err != nil {
 		s.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or was already used. Start again from the application.")
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/toolgate/toolgate/authserver/store"
 )
@@ -25,6 +26,9 @@ type family struct {
 	AuthTime   int64  `json:"auth_time"`
 	Expires    int64  `json:"expires"`
 }
+
+// maxSignInAge is how long one sign-in can be kept alive by refreshing.
+const maxSignInAge = 90 * 24 * time.Hour
 
 // errRefreshInvalid is the one answer for every unusable refresh token, so
 // the answer does not tell an attacker which part was wrong.
@@ -91,6 +95,17 @@ func (s *Server) rotateRefresh(ctx context.Context, c *client, form url.Values) 
 	}
 	if f.ClientID != c.id {
 		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	if now.Unix() >= f.AuthTime+int64(maxSignInAge.Seconds()) {
+		// However often it is refreshed, a sign-in ends: signing in again
+		// re-applies the provider's allowlists and any changed password.
+		_ = s.opt.Store.Delete(ctx, key)
+		return nil, errInvalidGrant("the sign-in behind this refresh token is older than 90 days; sign in again")
+	}
+	if _, ok := s.opt.Users[f.User.Sub]; f.User.Local && !ok {
+		_ = s.opt.Store.Delete(ctx, key)
+		s.log.Info("refresh refused: local user removed", zapString("sub", f.User.Sub))
+		return nil, errRefreshInvalid()
 	}
 	scope, oerr := narrowScope(f.Scope, form)
 	if oerr != nil {

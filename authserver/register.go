@@ -24,9 +24,10 @@ import (
 const (
 	clientIDPrefix     = "tgc1."
 	maxRegistrationLen = 16 << 10
-	// maxClientIDLen bounds what verifyClientID will look at; the largest
-	// valid registration (10 URIs of 2000 bytes) encodes to about 28 KB.
-	maxClientIDLen = 40 << 10
+	// maxClientIDLen bounds a self-contained client_id, at registration and
+	// when verified: it travels in every authorization request, sealed
+	// pending request and access token.
+	maxClientIDLen = 4096
 )
 
 // registration is what a tgc1 client_id carries. Short JSON names keep the
@@ -98,6 +99,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Error("signing a client registration", errField(err))
 		writeOAuthError(w, &oauthError{Code: "server_error", Description: "could not register the client", status: http.StatusInternalServerError})
+		return
+	}
+	if len(id) > maxClientIDLen {
+		writeOAuthError(w, errClientMetadata(fmt.Sprintf("the registration is too large: its client_id would be %d bytes, over %d; register fewer or shorter redirect URIs", len(id), maxClientIDLen)))
 		return
 	}
 	resp := registrationResponse{

@@ -23,6 +23,9 @@ type user struct {
 	Name     string `json:"name,omitempty"`
 	Username string `json:"username,omitempty"`
 	AuthTime int64  `json:"auth_time"`
+	// Local is true for a user of Options.Users: refreshing their tokens
+	// checks they are still configured.
+	Local bool `json:"local,omitempty"`
 }
 
 // displayName is how the consent page names the signed-in user.

@@ -17,7 +17,7 @@ import (
 // everyone.
 type Allow struct {
 	Emails  []string // exact address, case-insensitive
-	Domains []string // part after '@', case-insensitive; also matches Google's hd claim
+	Domains []string // part after '@', case-insensitive; for Google accounts, Workspace's hd claim only
 	Orgs    []string // GitHub organisation logins, case-insensitive
 }
 
@@ -34,11 +34,19 @@ func (a Allow) check(id *Identity) error {
 	if id.Email != "" && contains(a.Emails, id.Email) {
 		return nil
 	}
-	if id.Email != "" && contains(a.Domains, emailDomain(id.Email)) {
-		return nil
-	}
-	if id.Domain != "" && contains(a.Domains, id.Domain) {
-		return nil
+	switch {
+	case id.Domain != "":
+		// Google Workspace says which organisation owns the account. A
+		// consumer Google account can have a verified address at any
+		// domain (a former employee's, say), so with hd present only hd
+		// counts, and Google accounts without hd never match a domain.
+		if contains(a.Domains, id.Domain) {
+			return nil
+		}
+	case id.Email != "" && !id.googleConsumer:
+		if contains(a.Domains, emailDomain(id.Email)) {
+			return nil
+		}
 	}
 	for _, org := range id.Orgs {
 		if contains(a.Orgs, org) {

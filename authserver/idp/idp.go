@@ -23,6 +23,10 @@ type Identity struct {
 	// Orgs are the GitHub organisations the user belongs to (GitHub only,
 	// and only when an organisation allowlist is configured).
 	Orgs []string
+
+	// googleConsumer marks a Google account without hd: its email domain
+	// proves nothing about who owns the account.
+	googleConsumer bool
 }
 
 // Flow is the per-sign-in secret material: the caller creates it with

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -261,6 +262,13 @@ func (p *OIDC) Exchange(ctx context.Context, code string, f Flow) (*Identity, er
 	id, err := p.identify(ctx, r.verifier, raw, f.Nonce)
 	if err != nil {
 		return nil, err
+	}
+	if strings.TrimSuffix(p.opts.Issuer, "/") != googleIssuer {
+		// hd is Google's claim; from any other issuer it means nothing
+		// toolgate can rely on.
+		id.Domain = ""
+	} else {
+		id.googleConsumer = id.Domain == ""
 	}
 	if err := p.opts.Allow.check(id); err != nil {
 		return nil, err

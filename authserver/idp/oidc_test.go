@@ -211,8 +211,8 @@ func TestOIDCAllowlists(t *testing.T) {
 			func(c map[string]any) { c["email"] = "alice@evil.example.com" }, false},
 		{"unverified email matches nothing", Allow{Emails: []string{"alice@example.com"}, Domains: []string{"example.com"}},
 			func(c map[string]any) { c["email_verified"] = false }, false},
-		{"google hd matches domain", Allow{Domains: []string{"corp.example"}},
-			func(c map[string]any) { c["hd"] = "corp.example"; c["email_verified"] = false }, true},
+		{"hd from an issuer other than Google is ignored", Allow{Domains: []string{"corp.example"}},
+			func(c map[string]any) { c["hd"] = "corp.example"; c["email_verified"] = false }, false},
 		{"either list may match", Allow{Emails: []string{"bob@example.com"}, Domains: []string{"example.com"}}, nil, true},
 		{"orgs only, OIDC has none", Allow{Orgs: []string{"acme"}}, nil, false},
 	}
@@ -248,14 +248,37 @@ func TestOIDCDenialMessage(t *testing.T) {
 	}
 }
 
-func TestOIDCHostedDomainIsReported(t *testing.T) {
+// hd is Google's claim; another issuer's hd is dropped, not trusted.
+func TestOIDCHostedDomainOnlyFromGoogle(t *testing.T) {
 	fp := newFakeOIDC(t)
 	id, err := signIn(t, fp, NewOIDC(fp.options()), func(c map[string]any) { c["hd"] = "example.com" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.Domain != "example.com" {
-		t.Errorf("Domain = %q, want example.com", id.Domain)
+	if id.Domain != "" {
+		t.Errorf("Domain = %q from a non-Google issuer, want it dropped", id.Domain)
+	}
+}
+
+// For Google accounts, a domain rule is about who owns the account: only
+// Workspace's hd says that. A consumer account with a verified address at
+// the domain (a former employee's) does not match it.
+func TestAllowDomainsForGoogleAccounts(t *testing.T) {
+	allow := Allow{Domains: []string{"corp.example"}}
+	for _, tc := range []struct {
+		name string
+		id   Identity
+		ok   bool
+	}{
+		{"workspace account of the domain", Identity{Email: "a@corp.example", Domain: "corp.example"}, true},
+		{"workspace account of another domain", Identity{Email: "a@corp.example", Domain: "other.example"}, false},
+		{"consumer account with an address at the domain", Identity{Email: "a@corp.example", googleConsumer: true}, false},
+		{"other provider's verified address", Identity{Email: "a@corp.example"}, true},
+	} {
+		err := allow.check(&tc.id)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: check = %v, want allowed %v", tc.name, err, tc.ok)
+		}
 	}
 }
 
