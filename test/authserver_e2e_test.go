@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -627,4 +628,69 @@ func codeFlowNegatives(t *testing.T, g *embeddedGate) {
 	t.Run("token for another resource is refused by the gateway", func(t *testing.T) {
 		assertStatus(t, postMCP(t, g.mcp, "not-a-token", initializeBody), http.StatusUnauthorized)
 	})
+}
+
+// TestEmbeddedReplicasShareRedis runs two toolgate replicas with
+// STORE=redis behind one public origin, as a load balancer would: what one
+// replica issues (registration, code, refresh token, access token), the
+// other honours, because keys and state live in Redis.
+func TestEmbeddedReplicasShareRedis(t *testing.T) {
+	nodeDir, binary, tmp := e2eSetup(t)
+	redisURL := startRedis(t, tmp)
+	ports := freePorts(t, 3)
+	startProcess(t, "upstream", nodeDir, []string{fmt.Sprintf("PORT=%d", ports[0])}, "node", "upstream.mjs")
+	waitTCP(t, "upstream", ports[0])
+	env := []string{
+		fmt.Sprintf("UPSTREAM_URL=http://127.0.0.1:%d/mcp", ports[0]),
+		"SCOPES_SUPPORTED=mcp:read mcp:write",
+		"LOCAL_USERS=" + userLine(t, e2eUser, e2ePassword),
+		"STORE=redis", "REDIS_URL=" + redisURL,
+	}
+	// Both replicas serve the public origin of the first; the second
+	// listens elsewhere, as a second pod behind the same load balancer.
+	a := startEmbedded(t, binary, tmp, ports[1], env...)
+	bProc := startProcess(t, "toolgate replica b", tmp, append([]string{
+		"RESOURCE_SERVER_URL=" + a.mcp,
+		fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", ports[2]),
+		"LOG_FORMAT=console",
+	}, env...), binary)
+	bOrigin := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	waitReady(t, bProc, bOrigin+"/readyz")
+
+	// Register and sign in at replica a; redeem the code at replica b.
+	br := newBrowser(t, a)
+	code := br.code(t, nil)
+	br.g = &embeddedGate{origin: bOrigin, mcp: a.mcp}
+	tok := br.tokens(t, code)
+	// b's access token works at a, and a refresh at b rotates the family
+	// a knows about: the old refresh token is then refused at a.
+	assertStatus(t, postMCP(t, a.mcp, tok.AccessToken, initializeBody), http.StatusOK)
+	next := br.refresh(t, tok.RefreshToken)
+	if next.status != http.StatusOK {
+		t.Fatalf("refresh at replica b = %d %s, want 200", next.status, next.Error)
+	}
+	br.g = a
+	if again := br.refresh(t, tok.RefreshToken); again.status != http.StatusBadRequest || again.Error != "invalid_grant" {
+		t.Fatalf("old refresh token at replica a = %d %s, want 400 invalid_grant (reuse, seen through Redis)", again.status, again.Error)
+	}
+	assertStatus(t, postMCP(t, bOrigin+"/mcp", next.AccessToken, initializeBody), http.StatusOK)
+}
+
+// startRedis runs redis-server on a free loopback port for this test and
+// returns its URL. Without redis-server the test skips, unless CI is set
+// (.ci/run installs it).
+func startRedis(t *testing.T, dir string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is not on PATH; .ci/run installs it")
+		}
+		t.Skip("redis-server is not on PATH (Debian: apt-get install redis-server)")
+	}
+	port := freePorts(t, 1)[0]
+	startProcess(t, "redis", dir, nil, bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	waitTCP(t, "redis", port)
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 }
