@@ -135,7 +135,7 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 			t.Errorf("%s: no style nonce", name)
 			continue
 		}
-		want := "default-src 'none'; style-src 'nonce-" + m[1] + "'; frame-ancestors 'none'; base-uri 'none'"
+		want := "default-src 'none'; style-src 'nonce-" + m[1] + "'; script-src 'nonce-" + m[1] + "'; frame-ancestors 'none'; base-uri 'none'"
 		if csp != want {
 			t.Errorf("%s: CSP %q, want %q", name, csp, want)
 		}
@@ -156,6 +156,14 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 	}
 	if !strings.Contains(login.body, `<label for="password">`) {
 		t.Error("login form without labels")
+	}
+	// The consent page's only script (the double-click guard) runs under
+	// the page's nonce; the others carry none.
+	if scripts := regexp.MustCompile(`<script nonce="([^"]+)">`).FindAllStringSubmatch(consent.body, -1); len(scripts) != 1 || scripts[0][1] != nonceRE.FindStringSubmatch(consent.body)[1] {
+		t.Errorf("consent page scripts %v, want exactly one under the page nonce", scripts)
+	}
+	if strings.Contains(login.body, "<script") || strings.Contains(errPage.body, "<script") {
+		t.Error("sign-in or error page carries a script")
 	}
 }
 

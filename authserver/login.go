@@ -41,7 +41,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.checkPassword(name, password) {
 		s.loginFailed(r, name)
-		s.log.Info("local sign-in failed", zapString("ip", clientIP(r)))
+		s.log.Info("local sign-in failed", zapString("ip", s.clientIP(r)))
 		s.renderLogin(w, id, sess, "Wrong username or password.", http.StatusUnauthorized)
 		return
 	}
@@ -63,7 +63,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // each other out.
 func (s *Server) loginAllowed(r *http.Request, name string) (int, bool) {
 	now := s.now()
-	blocked, wait := s.loginIPLimit.blocked(clientIP(r), now)
+	blocked, wait := s.loginIPLimit.blocked(s.clientIP(r), now)
 	if !blocked {
 		blocked, wait = s.loginUsrLimit.blocked(truncate(name, maxUsernameLen), now)
 	}
@@ -76,7 +76,7 @@ func (s *Server) loginAllowed(r *http.Request, name string) (int, bool) {
 // loginFailed counts a failed attempt against the address and the name.
 func (s *Server) loginFailed(r *http.Request, name string) {
 	now := s.now()
-	s.loginIPLimit.allow(clientIP(r), now)
+	s.loginIPLimit.allow(s.clientIP(r), now)
 	s.loginUsrLimit.allow(truncate(name, maxUsernameLen), now)
 }
 

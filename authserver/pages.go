@@ -42,11 +42,11 @@ type pageData struct {
 // The CSP has no form-action: Chrome applies it to the redirect that
 // follows the consent POST, which goes to the client's redirect URI.
 func securityHeaders(h http.Header, nonce string) {
-	style := "'none'"
+	src := "'none'"
 	if nonce != "" {
-		style = "'nonce-" + nonce + "'"
+		src = "'nonce-" + nonce + "'"
 	}
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+style+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+src+"; script-src "+src+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")

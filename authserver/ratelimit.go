@@ -3,6 +3,8 @@ package authserver
 import (
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,14 +90,48 @@ func (l *limiter) sweep(now time.Time) {
 	}
 }
 
-// clientIP is the address of the TCP peer. Toolgate faces clients
-// directly; X-Forwarded-For is not trusted, since anyone can send it.
-func clientIP(r *http.Request) string {
+// clientIP is the address rate limits count against: the TCP peer, or,
+// when the peer is one of Options.TrustedProxies, the nearest address in
+// X-Forwarded-For that is not (anyone can write X-Forwarded-For; only the
+// hops toolgate was told to trust are believed). IPv6 addresses count per
+// /64, the block one subscriber usually holds.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if s.trusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a garbled hop: stop believing the header here
+			}
+			addr = hop.Unmap()
+			if !s.trusted(addr) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.opt.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Log fields with stable names. Client IDs are public, but tgc1 ones can

@@ -77,7 +77,7 @@ func errRedirectURI(desc string) *oauthError {
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.registerLimit.allow(clientIP(r), s.now()); !ok {
+	if ok, wait := s.registerLimit.allow(s.clientIP(r), s.now()); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		writeOAuthError(w, &oauthError{Code: "invalid_request", Description: "too many registrations from this address; retry later", status: http.StatusTooManyRequests})

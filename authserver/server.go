@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -67,8 +68,12 @@ type Options struct {
 	// per client IP. Defaults 10 per minute, burst 20.
 	RegistrationLimit rate.Limit
 	RegistrationBurst int
-	Log               *zap.Logger
-	Now               func() time.Time
+	// TrustedProxies are the load balancers or reverse proxies in front of
+	// toolgate whose X-Forwarded-For the rate limits believe
+	// (TRUSTED_PROXIES). Empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	Log            *zap.Logger
+	Now            func() time.Time
 }
 
 // Client is a pre-registered client.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"sort"
@@ -73,6 +74,7 @@ type Config struct {
 	AllowedEmails              string        `env:"ALLOWED_EMAILS"`
 	AllowedDomains             string        `env:"ALLOWED_DOMAINS"`
 	AllowedGitHubOrgs          string        `env:"ALLOWED_GITHUB_ORGS"`
+	TrustedProxies             string        `env:"TRUSTED_PROXIES"`
 
 	// Derived by Load; not read from the environment.
 	Upstream        *url.URL `env:"-"`
@@ -95,6 +97,8 @@ type Config struct {
 	Embedded bool `env:"-"`
 	// Allowed* split the allowlists of the embedded server's sign-in.
 	AllowEmails, AllowDomains, AllowOrgs []string `env:"-"`
+	// Proxies are TRUSTED_PROXIES, parsed.
+	Proxies []netip.Prefix `env:"-"`
 }
 
 // Error lists every problem found, one per line, each naming its variable.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -25,12 +26,25 @@ func (c *Config) validateEmbedded(failed map[string]bool) []string {
 	c.AllowDomains = splitList(strings.ToLower(c.AllowedDomains), ", ")
 	c.AllowOrgs = splitList(c.AllowedGitHubOrgs, ", ")
 
+	for _, f := range splitList(c.TrustedProxies, ", ") {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				add("TRUSTED_PROXIES holds IP addresses or CIDR prefixes such as 10.0.0.0/8; %q is neither", f)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.Proxies = append(c.Proxies, p.Masked())
+	}
+
 	if !c.Embedded {
 		var set []string
 		for name, v := range map[string]string{
 			"LOCAL_USERS": c.LocalUsers, "LOCAL_USERS_FILE": c.LocalUsersFile, "IDP": c.IDP,
 			"OAUTH_CLIENTS_FILE": c.OAuthClientsFile, "SIGNING_KEY": c.SigningKey, "SIGNING_KEY_FILE": c.SigningKeyFile,
-			"REDIS_URL": c.RedisURL,
+			"REDIS_URL": c.RedisURL, "TRUSTED_PROXIES": c.TrustedProxies,
 		} {
 			if v != "" {
 				set = append(set, name)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,7 @@ func TestEmbeddedValidationNamesTheVariable(t *testing.T) {
 		{[]string{"LOCAL_USERS=a:b", "TOKEN_VALIDATOR=introspection"}, "TOKEN_VALIDATOR=introspection does not apply when toolgate is the authorization server"},
 		{[]string{"LOCAL_USERS=a:b", "JWKS_URL=https://x.example.com/jwks"}, "JWKS_URL does not apply"},
 		{[]string{"LOCAL_USERS=a:b", "SIGNING_KEY=x", "SIGNING_KEY_FILE=/k"}, "SIGNING_KEY and SIGNING_KEY_FILE are both set"},
+		{[]string{"LOCAL_USERS=a:b", "TRUSTED_PROXIES=10.0.0.0/8, lb.internal"}, `TRUSTED_PROXIES holds IP addresses or CIDR prefixes such as 10.0.0.0/8; "lb.internal" is neither`},
 		{[]string{"LOCAL_USERS=a:b", "RESOURCE_SERVER_URL=https://mcp.example.com/token"}, "RESOURCE_SERVER_URL's path \"/token\" is one of the paths of toolgate's own authorization server"},
 	}
 	for _, tt := range tests {
@@ -63,5 +65,15 @@ func TestEmbeddedSettingsWithExternalIssuer(t *testing.T) {
 	_, err := Load(append(append([]string(nil), minimal...), "LOCAL_USERS=a:b", "IDP=google"))
 	if err == nil || !strings.Contains(err.Error(), "IDP, LOCAL_USERS configure toolgate's own authorization server, which runs only when AUTHORIZATION_SERVER_URL is empty") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(append(append([]string(nil), embeddedMinimal...), "TRUSTED_PROXIES=10.1.2.3/8, 192.0.2.7, fd00::/8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.Proxies) != "[10.0.0.0/8 192.0.2.7/32 fd00::/8]" {
+		t.Fatalf("proxies %v", c.Proxies)
 	}
 }

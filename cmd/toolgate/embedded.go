@@ -48,6 +48,7 @@ func newEmbedded(ctx context.Context, cfg *config.Config, supported []string, ou
 		Store:           st,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		TrustedProxies:  cfg.Proxies,
 		Log:             log,
 	}
 	switch {
