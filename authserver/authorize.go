@@ -162,38 +162,44 @@ func (s *Server) checkAuthorizeParams(c *client, q url.Values) (*pendingRequest,
 		// only ever be for our one resource, so that is what they get.
 		resource = s.opt.Resource
 	}
-	if resource != s.opt.Resource {
+	if !s.sameResource(resource) {
 		return nil, &authzError{"invalid_target", "the requested resource is not served by this authorization server"}
 	}
 	scope, err := s.grantScope(q.Get("scope"))
 	if err != nil {
 		return nil, &authzError{"invalid_scope", err.Error()}
 	}
-	return &pendingRequest{Scope: scope, CodeChallenge: challenge, Resource: resource}, nil
+	return &pendingRequest{Scope: scope, CodeChallenge: challenge, Resource: s.opt.Resource}, nil
 }
 
 // grantScope returns the scope to grant for a requested scope string: the
-// supported scopes among those asked for, or the default scopes when none
-// of them is supported. Unknown scopes are dropped, not refused (RFC 6749
+// default scopes plus the supported scopes among those asked for. Unknown scopes are dropped, not refused (RFC 6749
 // §3.3 lets the server grant less than asked, and the token response says
 // what was granted): clients send their own habits, such as "openid
 // profile" or a product-specific scope, and refusing those would lock them
 // out for a word this server does not use. Malformed scope tokens are
 // still refused.
 func (s *Server) grantScope(requested string) (string, error) {
-	var granted []string
+	// REQUIRED_SCOPES are always granted: every request needs them, and a
+	// client stepping up asks for exactly the tool's scopes.
+	granted := append([]string(nil), s.opt.DefaultScopes...)
 	for _, sc := range dedupe(strings.Fields(requested)) {
 		if !validScopeToken(sc) {
 			return "", fmt.Errorf("scope %q is not a valid scope token (RFC 6749 §3.3)", truncate(sc, 64))
 		}
-		if slices.Contains(s.opt.ScopesSupported, sc) {
+		if slices.Contains(s.opt.ScopesSupported, sc) && !slices.Contains(granted, sc) {
 			granted = append(granted, sc)
 		}
 	}
-	if len(granted) == 0 {
-		return strings.Join(s.opt.DefaultScopes, " "), nil
-	}
 	return strings.Join(granted, " "), nil
+}
+
+// sameResource compares a client's resource indicator with Resource
+// exactly, except that an origin-only resource also matches with a
+// trailing slash: clients that pass the URL through a URL parser send
+// "https://host/" for "https://host", and both name the same resource.
+func (s *Server) sameResource(r string) bool {
+	return r == s.opt.Resource || (r == s.opt.Resource+"/" && !strings.Contains(strings.TrimPrefix(strings.TrimPrefix(s.opt.Resource, "https://"), "http://"), "/"))
 }
 
 // trustedRedirect reports whether an error may be sent to redirectURI

@@ -141,9 +141,9 @@ func (s *Server) metadataClient(ctx context.Context, id string) (*client, error)
 	if m := doc.TokenEndpointAuthMethod; m != "" && m != authNone {
 		return nil, &clientError{fmt.Sprintf("client metadata document asks for token_endpoint_auth_method %q; this server supports only \"none\" for metadata-document clients", m)}
 	}
-	grants := doc.GrantTypes
-	if len(grants) == 0 {
-		grants = []string{grantAuthorizationCode} // RFC 7591 §2 default
+	grants, err := registeredGrants(doc.GrantTypes)
+	if err != nil {
+		return nil, &clientError{"client metadata document: " + err.Error()}
 	}
 	return &client{
 		id:           id,

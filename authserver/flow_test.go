@@ -177,7 +177,25 @@ func TestFullFlowDynamicPublicClient(t *testing.T) {
 	if narrow.str("scope") != "tools:read" || e.verifyAccessToken(narrow.str("access_token"))["scope"] != "tools:read" {
 		t.Errorf("narrowed refresh: %v", narrow.body)
 	}
-	e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {narrow.str("refresh_token")}, "scope": {"tools:admin"}}).
+	// A scope this server does not offer at all is ignored, as at /authorize.
+	ignored := e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {narrow.str("refresh_token")}, "scope": {"tools:read offline_access"}}).wantOK(t)
+	if ignored.str("scope") != "tools:read" {
+		t.Errorf("refresh asking for an unoffered scope too: %v", ignored.body)
+	}
+}
+
+// A refresh cannot widen the grant to a scope the server offers but the
+// user did not grant.
+func TestRefreshCannotWiden(t *testing.T) {
+	e := newEnv(t)
+	const redirect = "http://127.0.0.1/cb"
+	id := e.publicClient(redirect)
+	pk := newPKCE()
+	q := e.authzParams(id, redirect, pk)
+	q.Set("scope", "tools:read")
+	code := e.browser().signInAndApprove(q).Get("code")
+	rt := e.codeGrant(id, code, redirect, pk.verifier).wantOK(t).str("refresh_token")
+	e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {rt}, "scope": {"tools:read tools:write"}}).
 		wantError(t, 400, "invalid_scope")
 }
 
@@ -457,7 +475,7 @@ func TestTokenRequestShape(t *testing.T) {
 	e.postForm("/token", big).wantError(t, 400, "invalid_request")
 
 	// Only the authorization_code grant registered: no refresh token.
-	r := e.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "none"})
+	r := e.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code"}})
 	codeOnly := r.str("client_id")
 	e.refreshGrant(codeOnly, "a.b").wantError(t, 400, "unauthorized_client")
 	p := newPKCE()
@@ -565,5 +583,32 @@ removed:
 	delete(users, testUser)
 	if r := e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {id}}); r.status != http.StatusBadRequest {
 		t.Fatalf("refresh for a removed local user: %d %v, want 400", r.status, r.body)
+	}
+}
+
+// A secret with '+' and '%' works whether the client form-urlencodes it
+// before Basic (RFC 6749 §2.3.1) or sends it raw, as the MCP TypeScript
+// SDK does; a wrong secret still fails either way.
+func TestBasicSecretEncodedOrRaw(t *testing.T) {
+	const secret = "s3cret+with%2Fodd%chars-and-length"
+	e := newEnv(t, func(o *Options) {
+		o.Clients = []Client{{ID: "app", Name: "Example App", Secret: secret, RedirectURIs: []string{"https://app.example.com/cb"}}}
+	})
+	for _, tc := range []struct {
+		name, user, pass string
+		status           int
+	}{
+		{"encoded", "app", url.QueryEscape(secret), 400},
+		{"raw", "app", secret, 400},
+		{"wrong", "app", secret + "x", 401},
+	} {
+		req, _ := http.NewRequest("POST", e.iss+"/token", strings.NewReader("grant_type=authorization_code&code=nope&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&code_verifier="+strings.Repeat("v", 43)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(tc.user, tc.pass)
+		// A known client with a made-up code gets invalid_grant (400):
+		// authentication passed. A failed authentication is 401.
+		if r := e.do(req); r.status != tc.status {
+			t.Errorf("%s: %d %v, want %d", tc.name, r.status, r.body, tc.status)
+		}
 	}
 }

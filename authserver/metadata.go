@@ -19,7 +19,7 @@ type metadata struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported"`
-	ScopesSupported                   []string `json:"scopes_supported"`
+	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
 	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported"`
 	AuthorizationResponseISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
 }

@@ -107,11 +107,11 @@ func (s *Server) rotateRefresh(ctx context.Context, c *client, form url.Values) 
 		s.log.Info("refresh refused: local user removed", zapString("sub", f.User.Sub))
 		return nil, errRefreshInvalid()
 	}
-	scope, oerr := narrowScope(f.Scope, form)
+	scope, oerr := s.narrowScope(f.Scope, form)
 	if oerr != nil {
 		return nil, oerr
 	}
-	if form.Has("resource") && form.Get("resource") != f.Resource {
+	if form.Has("resource") && !s.sameResource(form.Get("resource")) {
 		return nil, &oauthError{Code: "invalid_target", Description: "resource differs from the one the refresh token was issued for"}
 	}
 
@@ -152,19 +152,25 @@ func (s *Server) revokeFamily(ctx context.Context, key, why string, c *client) {
 }
 
 // narrowScope lets a refresh request ask for a subset of the granted
-// scope, never more (RFC 6749 §6). The family keeps the full grant.
-func narrowScope(granted string, form url.Values) (string, *oauthError) {
-	asked := dedupe(strings.Fields(form.Get("scope")))
-	if len(asked) == 0 {
-		return granted, nil
-	}
+// scope, never more (RFC 6749 §6). The family keeps the full grant. As at
+// /authorize, scopes this server does not offer at all are ignored (a
+// client resending its "openid offline_access" habit); a scope it offers
+// but did not grant here is an escalation and refused.
+func (s *Server) narrowScope(granted string, form url.Values) (string, *oauthError) {
 	have := strings.Fields(granted)
-	for _, sc := range asked {
-		if !slices.Contains(have, sc) {
+	var keep []string
+	for _, sc := range dedupe(strings.Fields(form.Get("scope"))) {
+		switch {
+		case slices.Contains(have, sc):
+			keep = append(keep, sc)
+		case slices.Contains(s.opt.ScopesSupported, sc):
 			return "", &oauthError{Code: "invalid_scope", Description: fmt.Sprintf("scope %q was not granted to this refresh token", truncate(sc, 64))}
 		}
 	}
-	return strings.Join(asked, " "), nil
+	if len(keep) == 0 {
+		return granted, nil
+	}
+	return strings.Join(keep, " "), nil
 }
 
 // parseRefreshToken splits "<family id>.<secret>".

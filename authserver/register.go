@@ -171,18 +171,9 @@ func checkRegistration(req *registrationRequest) (*registration, *oauthError) {
 			return nil, errRedirectURI(fmt.Sprintf("redirect_uris[%d]: %v", i, err))
 		}
 	}
-	grants := req.GrantTypes
-	if len(grants) == 0 {
-		grants = []string{grantAuthorizationCode}
-	}
-	grants = dedupe(grants)
-	for _, g := range grants {
-		if g != grantAuthorizationCode && g != grantRefreshToken {
-			return nil, errClientMetadata(fmt.Sprintf("grant type %q is not supported; use authorization_code and refresh_token", g))
-		}
-	}
-	if !slices.Contains(grants, grantAuthorizationCode) {
-		return nil, errClientMetadata("grant_types must include authorization_code")
+	grants, err := registeredGrants(req.GrantTypes)
+	if err != nil {
+		return nil, errClientMetadata(err.Error())
 	}
 	for _, rt := range req.ResponseTypes {
 		if rt != "code" {
@@ -285,4 +276,26 @@ func (s *Server) dynamicClient(id string, reg *registration) *client {
 		c.secret = s.clientSecret(id)
 	}
 	return c
+}
+
+// registeredGrants is what a client registering grant_types gets: the
+// grants this server supports among them (RFC 7591 §3.2.1 lets the server
+// register less than asked, and the response says what), and, when it
+// names none, both: every MCP client wants refresh tokens, whatever the
+// RFC's authorization_code-only default. A client that cannot use the
+// authorization code grant has no business here.
+func registeredGrants(asked []string) ([]string, error) {
+	if len(asked) == 0 {
+		return []string{grantAuthorizationCode, grantRefreshToken}, nil
+	}
+	var grants []string
+	for _, g := range dedupe(asked) {
+		if g == grantAuthorizationCode || g == grantRefreshToken {
+			grants = append(grants, g)
+		}
+	}
+	if !slices.Contains(grants, grantAuthorizationCode) {
+		return nil, errors.New("grant_types must include authorization_code, the only way to sign in here")
+	}
+	return grants, nil
 }

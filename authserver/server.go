@@ -210,10 +210,13 @@ func checkOptions(o *Options) error {
 		o.RefreshTokenTTL = defaultRefreshTTL
 	}
 	if o.RegistrationLimit <= 0 {
-		o.RegistrationLimit = rate.Every(6 * time.Second) // 10 per minute
+		// Registrations cost nothing to keep (they are stateless); the
+		// limit only bounds the work. ChatGPT and Claude register from a
+		// few shared addresses, so it is generous.
+		o.RegistrationLimit = rate.Every(time.Second) // 60 per minute
 	}
 	if o.RegistrationBurst <= 0 {
-		o.RegistrationBurst = 20
+		o.RegistrationBurst = 60
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -50,7 +51,6 @@ func TestRegistrationValidation(t *testing.T) {
 		{"too many", map[string]any{"redirect_uris": uris(11)}, "invalid_client_metadata"},
 		{"too long", map[string]any{"redirect_uris": []string{"https://app.example.com/" + strings.Repeat("a", 2000)}}, "invalid_client_metadata"},
 		{"implicit grant", map[string]any{"redirect_uris": uris(1), "grant_types": []string{"implicit"}}, "invalid_client_metadata"},
-		{"client_credentials", map[string]any{"redirect_uris": uris(1), "grant_types": []string{"authorization_code", "client_credentials"}}, "invalid_client_metadata"},
 		{"refresh only", map[string]any{"redirect_uris": uris(1), "grant_types": []string{"refresh_token"}}, "invalid_client_metadata"},
 		{"token response", map[string]any{"redirect_uris": uris(1), "response_types": []string{"token"}}, "invalid_client_metadata"},
 		{"private_key_jwt", map[string]any{"redirect_uris": uris(1), "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
@@ -62,6 +62,13 @@ func TestRegistrationValidation(t *testing.T) {
 			e.register(c.meta).wantError(t, http.StatusBadRequest, c.code)
 		})
 	}
+
+	t.Run("unsupported grants are dropped, not refused", func(t *testing.T) {
+		r := e.register(map[string]any{"redirect_uris": uris(1), "token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "client_credentials"}})
+		if got := fmt.Sprint(r.body["grant_types"]); r.status != http.StatusCreated || got != "[authorization_code]" {
+			t.Fatalf("%d, grant_types %v: want 201 registering authorization_code only", r.status, got)
+		}
+	})
 
 	t.Run("not JSON", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", e.iss+"/register", strings.NewReader("redirect_uris=x"))
@@ -83,8 +90,8 @@ func TestRegistrationValidation(t *testing.T) {
 		if r.str("token_endpoint_auth_method") != "client_secret_basic" || r.str("client_secret") == "" || r.body["client_secret_expires_at"] != float64(0) {
 			t.Errorf("registration %v", r.body)
 		}
-		if got := r.body["grant_types"]; len(got.([]any)) != 1 || got.([]any)[0] != "authorization_code" {
-			t.Errorf("grant_types %v", got)
+		if got := fmt.Sprint(r.body["grant_types"]); got != "[authorization_code refresh_token]" {
+			t.Errorf("grant_types %v, want both when none are asked for", got)
 		}
 		if n := len([]rune(r.str("client_name"))); n != 100 {
 			t.Errorf("client_name has %d runes, want 100", n)

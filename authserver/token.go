@@ -94,10 +94,22 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 		return c, nil
 	case !hasSecret:
 		return nil, errInvalidClient("client authentication is required: use client_secret_basic or client_secret_post")
-	case !c.checkSecret(secret):
+	case !c.checkSecret(secret) && !c.checkSecret(rawBasicSecret(r, secret)):
 		return nil, errInvalidClient("client authentication failed")
 	}
 	return c, nil
+}
+
+// rawBasicSecret is the HTTP Basic password exactly as sent. RFC 6749
+// §2.3.1 has clients form-urlencode it first, and toolgate decodes it, but
+// many clients (the MCP TypeScript SDK among them) send it raw; a secret
+// with '+' or '%' in it would then never match. Trying the raw form too
+// admits nothing the client does not know. Without Basic, it is decoded.
+func rawBasicSecret(r *http.Request, decoded string) string {
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass
+	}
+	return decoded
 }
 
 // clientCredentials reads the client_id and secret from the Authorization
@@ -120,11 +132,16 @@ func clientCredentials(r *http.Request, form url.Values) (id, secret string, has
 	if form.Has("client_secret") {
 		return "", "", false, errInvalidRequest("the client authenticated twice: use either HTTP Basic or client_secret, not both")
 	}
-	// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-	uid, err1 := url.QueryUnescape(user)
-	pw, err2 := url.QueryUnescape(pass)
-	if err1 != nil || err2 != nil {
-		return "", "", false, errInvalidClient("the HTTP Basic credentials are not form-urlencoded")
+	// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic
+	// encoding. Clients that skip that step send them raw; what does not
+	// decode is taken as sent (see rawBasicSecret).
+	uid, err := url.QueryUnescape(user)
+	if err != nil {
+		uid = user
+	}
+	pw, err := url.QueryUnescape(pass)
+	if err != nil {
+		pw = pass
 	}
 	if form.Has("client_id") && form.Get("client_id") != uid {
 		return "", "", false, errInvalidRequest("client_id does not match the HTTP Basic credentials")
@@ -165,7 +182,7 @@ func (s *Server) redeemCode(ctx context.Context, c *client, form url.Values) (*t
 	if oerr := checkVerifier(rec.CodeChallenge, form); oerr != nil {
 		return nil, oerr
 	}
-	if form.Has("resource") && form.Get("resource") != rec.Resource {
+	if form.Has("resource") && !s.sameResource(form.Get("resource")) {
 		return nil, &oauthError{Code: "invalid_target", Description: "resource differs from the one in the authorization request"}
 	}
 	if _, err := s.opt.Store.Take(ctx, key); err != nil {

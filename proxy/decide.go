@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/toolgate/toolgate/auth"
@@ -46,12 +47,16 @@ func (g *Gateway) decide(r *http.Request, p *auth.Principal, msgs jsonrpc.Messag
 	} else if dec.Method != "" {
 		what = dec.Method
 	}
+	// A challenge names every scope the retried request will need: the
+	// tool's and REQUIRED_SCOPES. Clients replace the scope they ask for
+	// with the challenge's (the TypeScript SDK does, on step-up), so naming
+	// only the tool's would get a token that fails the required check.
 	if dec.Denial == policy.InsufficientScope {
-		return &denial{status: http.StatusForbidden, code: errInsufficientScope, scopes: dec.Scopes,
+		return &denial{status: http.StatusForbidden, code: errInsufficientScope, scopes: withRequired(g.opt.RequiredScopes, dec.Scopes),
 			desc: what + " needs scopes the token was not granted"}
 	}
-	scopes := dec.Scopes
-	if len(scopes) == 0 {
+	scopes := withRequired(g.opt.RequiredScopes, dec.Scopes)
+	if len(dec.Scopes) == 0 {
 		scopes = g.opt.ChallengeScopes
 	}
 	return &denial{status: http.StatusUnauthorized, scopes: scopes, desc: "sign in to use " + what}
@@ -137,4 +142,18 @@ func modernProtocol(r *http.Request, c jsonrpc.Call) bool {
 		v = r.Header.Get("Mcp-Protocol-Version")
 	}
 	return len(v) == len("2026-07-28") && v >= "2026-07-28"
+}
+
+// withRequired is required followed by the scopes of want it lacks.
+func withRequired(required, want []string) []string {
+	if len(required) == 0 {
+		return want
+	}
+	out := append([]string(nil), required...)
+	for _, w := range want {
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }

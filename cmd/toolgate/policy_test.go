@@ -307,3 +307,23 @@ func TestSessionsAreBoundToTheirCaller(t *testing.T) {
 		}
 	}
 }
+
+// A tool's challenge names REQUIRED_SCOPES too: clients ask for exactly
+// the challenge's scopes on step-up, and a token with only the tool's
+// would then fail the required check, looping between the two 403s.
+func TestPolicyChallengeIncludesRequiredScopes(t *testing.T) {
+	g := startPolicyGate(t, testupstream.New(t), "CHALLENGE_MODE=http", "REQUIRED_SCOPES=mcp:read")
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"", http.StatusUnauthorized}, {g.token(t), http.StatusForbidden}} {
+		h := http.Header{}
+		if tc.token != "" {
+			h.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, body := g.do(t, rawReq{body: callBody("1", "countdown"), header: h})
+		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != tc.status || !strings.HasSuffix(got, `scope="mcp:read mcp:admin"`) {
+			t.Fatalf("got %d %q, want %d with scope=\"mcp:read mcp:admin\"\n%s", resp.StatusCode, got, tc.status, body)
+		}
+	}
+}

@@ -169,6 +169,11 @@ func TestGoSDKClientThroughToolgate(t *testing.T) {
 	if err != nil || text(t, res) != "liftoff" {
 		t.Fatalf("countdown: %v %v", res, err)
 	}
+	// The SDK hands notifications to their handler on its own goroutine,
+	// so the last one may be handled just after the result: wait a little.
+	for deadline := time.Now().Add(2 * time.Second); progress.Load() < 4 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := progress.Load(); n != 4 {
 		t.Fatalf("progress notifications = %d, want 4", n)
 	}
