@@ -324,7 +324,7 @@ func TestMetadataDocumentClient(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.Metadata = md })
 	b := e.browser()
 	consent, _ := e.consentPage(b, cid, redirect)
-	if !strings.Contains(consent.body, "metadata document at app.example.net") || !strings.Contains(consent.body, "Doc Client") {
+	if !strings.Contains(consent.body, "described by a document at app.example.net") || !strings.Contains(consent.body, "Doc Client") {
 		t.Errorf("consent page:\n%s", consent.body)
 	}
 	p := newPKCE()

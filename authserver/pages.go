@@ -109,14 +109,14 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, requestID
 func clientKindText(c *client) string {
 	switch c.kind {
 	case kindPreRegistered:
-		return "pre-registered by the administrator of this server"
+		return "This application was registered by the administrator of this server."
 	case kindMetadata:
 		host := c.id
 		if u, err := url.Parse(c.id); err == nil {
 			host = u.Host
 		}
-		return "described by a metadata document at " + host
+		return "This application is described by a document at " + host + "; that site chose its name."
 	default:
-		return "registered itself with this server; its name is whatever it chose to call itself"
+		return "This application registered itself with this server; it chose its own name."
 	}
 }
