@@ -33,3 +33,5 @@ load:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./jsonrpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseClientID$$' -fuzztime $(FUZZTIME) ./authserver/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedirectMatches$$' -fuzztime $(FUZZTIME) ./authserver/clientmeta/

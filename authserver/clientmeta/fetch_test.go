@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -360,37 +361,92 @@ func TestFetchDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-func TestFetchTimeout(t *testing.T) {
+// Timeout tests use a server that hangs: its handler stalls until the test
+// ends, ignoring the client going away. A handler that returned when
+// r.Context() was done would end the response cleanly, and under load a
+// client that had just timed out could still read that clean end (a 200
+// with an empty or truncated body) instead of reporting the timeout.
+// fetchBound is how long a fetch with a short timeout may take at most
+// under heavy load; maxStall, far longer, bounds the stall in case the
+// test never releases it, so that a fetch that waited for the server
+// fails the test instead of hanging it.
+const (
+	fetchBound = 10 * time.Second
+	maxStall   = time.Minute
+)
+
+// stallingServer starts a server whose handler runs before, then stalls
+// until the test's cleanup (which runs before the server is closed, so
+// closing it does not wait for the handler).
+func stallingServer(t *testing.T, before func(w http.ResponseWriter)) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
 	srv, _ := startServer(t, func(w http.ResponseWriter, r *http.Request, self string) {
+		before(w)
+		timer := time.NewTimer(maxStall)
+		defer timer.Stop()
 		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-release:
+		case <-timer.C:
 		}
 	})
+	t.Cleanup(func() { close(release) }) // cleanups run last-in first-out
+	return srv
+}
+
+// wantTimeout checks that err is a timeout, by description and by kind.
+func wantTimeout(t *testing.T, err error, description string) {
+	t.Helper()
+	wantError(t, err, description)
+	if !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+		t.Fatalf("error %v does not wrap a timeout", err)
+	}
+}
+
+func TestFetchTimeout(t *testing.T) {
+	srv := stallingServer(t, func(http.ResponseWriter) {})
 	opts := testOptions(srv)
 	opts.Timeout = 200 * time.Millisecond
 	start := time.Now()
 	_, err := New(opts).Fetch(context.Background(), srv.URL+"/slow.json")
-	wantError(t, err, "timed out after 200ms")
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
+	wantTimeout(t, err, "timed out after 200ms")
+	if elapsed := time.Since(start); elapsed > fetchBound {
 		t.Errorf("Fetch took %v despite a 200ms timeout", elapsed)
 	}
 }
 
+// The server sends the headers and part of the body, then hangs: the fetch
+// must still give up, with a timeout, in bounded time. The timeout has to
+// fire while the body is read, or this test would only repeat
+// TestFetchTimeout; under load the headers can take longer than a short
+// timeout, so an attempt that timed out before the response (an error from
+// Client.Do, a *url.Error) is retried with twice the timeout.
 func TestFetchTimeoutDuringBody(t *testing.T) {
-	srv, _ := startServer(t, func(w http.ResponseWriter, r *http.Request, self string) {
+	srv := stallingServer(t, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"client_id":`))
 		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
 	})
-	opts := testOptions(srv)
-	opts.Timeout = 200 * time.Millisecond
-	_, err := New(opts).Fetch(context.Background(), srv.URL+"/slow.json")
-	wantError(t, err, "timed out")
+	const maxTimeout = 3200 * time.Millisecond
+	for timeout := 200 * time.Millisecond; ; timeout *= 2 {
+		opts := testOptions(srv)
+		opts.Timeout = timeout
+		start := time.Now()
+		_, err := New(opts).Fetch(context.Background(), srv.URL+"/slow.json")
+		elapsed := time.Since(start)
+		wantTimeout(t, err, "timed out after "+timeout.String())
+		if elapsed > timeout+fetchBound {
+			t.Errorf("Fetch took %v despite a %v timeout", elapsed, timeout)
+		}
+		var beforeResponse *url.Error
+		if !errors.As(err, &beforeResponse) {
+			return // timed out reading the body
+		}
+		if timeout >= maxTimeout {
+			t.Fatalf("every attempt timed out before the response arrived, the last with a %v timeout: %v", timeout, err)
+		}
+		t.Logf("timed out before the response with a %v timeout (%v); retrying", timeout, err)
+	}
 }
 
 func TestFetchCallerCancel(t *testing.T) {

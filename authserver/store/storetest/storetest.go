@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,14 @@ const (
 	maxWait   = 3 * time.Second
 	pollEvery = 5 * time.Millisecond
 )
+
+// subtestLimit bounds each subtest, Close included. A subtest takes well
+// under a second alone and a few seconds under heavy load; one still
+// running after subtestLimit is stuck (a lost wakeup, a deadlock in the
+// store, a write that never returns), and the watchdog ends the test
+// binary with every goroutine's stack instead of letting it sit until
+// go test's own timeout.
+const subtestLimit = time.Minute
 
 // How many goroutines race for one key, and over how many keys.
 const (
@@ -74,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			watchdog(t, subtestLimit)
 			s := open(t)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
@@ -83,6 +93,22 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, s)
 		})
 	}
+}
+
+// watchdog panics with all goroutine stacks if t has not finished, its
+// cleanups included, within limit. A hang cannot be failed from another
+// goroutine (t.FailNow must run on the test's own), so the watchdog ends
+// the process the way go test's -timeout does, only sooner and naming the
+// stuck subtest. Register it first: cleanups run last-in first-out.
+func watchdog(t *testing.T, limit time.Duration) {
+	t.Helper()
+	name := t.Name()
+	timer := time.AfterFunc(limit, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		panic(fmt.Sprintf("storetest: %s still running after %v: a store operation or a wait is stuck\n\n%s", name, limit, buf))
+	})
+	t.Cleanup(func() { timer.Stop() })
 }
 
 func testCreateThenGet(t *testing.T, s store.Store) {
