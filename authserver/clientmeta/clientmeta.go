@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -82,7 +83,18 @@ type Fetcher struct {
 	client *http.Client
 	cache  *cache
 	flight singleflight.Group
+	// slots bounds the fetches in flight across all URLs: every distinct
+	// client_id an attacker invents costs one, and slow hosts would
+	// otherwise pile up connections and goroutines without limit.
+	slots chan struct{}
+	// anyPort lifts the https-port rule; tests use it to reach the dial
+	// check with servers on ephemeral ports.
+	anyPort bool
 }
+
+// maxConcurrentFetches is how many documents are fetched at once; more
+// wait for a slot, within their own deadline.
+const maxConcurrentFetches = 32
 
 // New returns a Fetcher with defaults filled in for unset Options.
 func New(o Options) *Fetcher {
@@ -108,6 +120,7 @@ func New(o Options) *Fetcher {
 		o.Now = time.Now
 	}
 	return &Fetcher{
+		slots:  make(chan struct{}, maxConcurrentFetches),
 		opts:   o,
 		client: newHTTPClient(o),
 		cache:  newCache(o.CacheSize, o.Now),
@@ -144,6 +157,11 @@ func (f *Fetcher) Fetch(ctx context.Context, clientID string) (*Document, error)
 	if !IsURL(clientID) {
 		return nil, newError("client_id is not a metadata document URL (an https URL with a path, no fragment, no user info, no dot segments)", nil)
 	}
+	if u, err := url.Parse(clientID); err == nil && u.Port() != "" && u.Port() != "443" && !f.opts.AllowPrivateAddresses && !f.anyPort {
+		// Only the https port: a client_id must not turn toolgate into a
+		// probe of other services (mail, databases) on public hosts.
+		return nil, newError("client_id URL must use the default https port", nil)
+	}
 	if e, ok := f.cache.get(clientID); ok {
 		doc, err := e.result()
 		return doc.clone(), err
@@ -171,6 +189,13 @@ func (f *Fetcher) fetchAndCache(ctx context.Context, clientID string) (*Document
 	// here after the answer was stored; don't fetch twice.
 	if e, ok := f.cache.get(clientID); ok {
 		return e.result()
+	}
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	case <-time.After(f.opts.Timeout):
+		// Not cached: the URL itself is not at fault.
+		return nil, newError("too many client metadata documents are being fetched at once; try again", nil)
 	}
 	doc, ttl, err := f.fetch(ctx, clientID)
 	if err != nil {

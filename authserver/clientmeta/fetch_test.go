@@ -470,6 +470,7 @@ func TestSSRFRefusesLoopback(t *testing.T) {
 	opts := testOptions(srv)
 	opts.AllowPrivateAddresses = false
 	f := New(opts)
+	f.anyPort = true // reach the dial check on the test server's port
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	ids := []string{
 		srv.URL + "/client.json",
@@ -503,7 +504,9 @@ func TestSSRFRefusesIPv6Loopback(t *testing.T) {
 	defer srv.Close()
 	opts := testOptions(srv)
 	opts.AllowPrivateAddresses = false
-	_, err = New(opts).Fetch(context.Background(), srv.URL+"/client.json")
+	f := New(opts)
+	f.anyPort = true // reach the dial check on the test server's port
+	_, err = f.Fetch(context.Background(), srv.URL+"/client.json")
 	wantError(t, err, "not publicly routable")
 	if count.Load() != 0 {
 		t.Errorf("server saw %d requests, want 0", count.Load())
@@ -652,5 +655,36 @@ func TestErrorWrapsAndFormats(t *testing.T) {
 	}
 	if e.Error() != "clientmeta: desc: inner" || (&Error{Description: "d"}).Error() != "clientmeta: d" {
 		t.Errorf("unexpected Error() text %q", e.Error())
+	}
+}
+
+// Without the development setting, only the https port: a client_id must
+// not make toolgate probe other services on public hosts.
+func TestOnlyTheHTTPSPort(t *testing.T) {
+	f := New(Options{})
+	for _, id := range []string{"https://app.example.com:25/client.json", "https://app.example.com:8443/client.json"} {
+		_, err := f.Fetch(context.Background(), id)
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(e.Description, "default https port") {
+			t.Errorf("%s: %v, want a refusal naming the port", id, err)
+		}
+	}
+}
+
+// Fetches in flight are bounded across URLs: with every slot held by a
+// stalled host, another URL waits at most Timeout for one, is refused, and
+// its refusal is not cached (the URL is not at fault).
+func TestConcurrentFetchesAreBounded(t *testing.T) {
+	srv := stallingServer(t, func(http.ResponseWriter) {})
+	opts := testOptions(srv)
+	opts.Timeout = 300 * time.Millisecond
+	f := New(opts)
+	f.slots = make(chan struct{}, 1)
+	f.slots <- struct{}{} // the one slot is busy
+	_, err := f.Fetch(context.Background(), srv.URL+"/b.json")
+	wantError(t, err, "too many client metadata documents")
+	<-f.slots
+	if _, ok := f.cache.get(srv.URL + "/b.json"); ok {
+		t.Fatal("a refusal for lack of slots was cached against the URL")
 	}
 }
