@@ -24,25 +24,18 @@ type codeRecord struct {
 
 // handleConsent records the user's decision on a pending request.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	form, sess, err := s.checkFormPost(w, r)
-	if err != nil {
-		s.forbidden(w, err)
+	form, sess, id, p, ok := s.pagePost(w, r)
+	if !ok {
 		return
 	}
 	if sess.User == nil {
 		s.forbidden(w, errors.New("consent without a signed-in user"))
 		return
 	}
-	id := form.Get("request_id")
-	p, err := s.loadPending(r.Context(), id, sess)
-	if err != nil {
-		s.pendingError(w, err)
-		return
-	}
 	// Recording the decision makes it single use: a second POST (double
 	// click, replay) finds it recorded. Only a signed-in user's decision
 	// writes to the store, never an anonymous /authorize.
-	err = s.opt.Store.Create(r.Context(), "decided:"+hashHex(id), nil, time.Unix(p.Expires, 0))
+	err := s.opt.Store.Create(r.Context(), "decided:"+hashHex(id), nil, time.Unix(p.Expires, 0))
 	if errors.Is(err, store.ErrExists) {
 		s.pendingError(w, errExpired)
 		return

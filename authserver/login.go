@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -18,15 +19,8 @@ const maxUsernameLen = 256
 
 // handleLogin signs a local user in with username and password.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	form, sess, err := s.checkFormPost(w, r)
-	if err != nil {
-		s.forbidden(w, err)
-		return
-	}
-	id := form.Get("request_id")
-	p, err := s.loadPending(r.Context(), id, sess)
-	if err != nil {
-		s.pendingError(w, err)
+	form, sess, id, p, ok := s.pagePost(w, r)
+	if !ok {
 		return
 	}
 	if len(s.opt.Users) == 0 {
@@ -101,16 +95,27 @@ type idpState struct {
 	Expires   int64    `json:"expires"`
 }
 
-// handleIDPStart sends the browser to the upstream provider.
-func (s *Server) handleIDPStart(w http.ResponseWriter, r *http.Request) {
+// pagePost is the start of every form POST of the sign-in pages: the
+// CSRF-checked form, the browser's session, and the pending request the
+// form is about. When ok is false the error page has been written.
+func (s *Server) pagePost(w http.ResponseWriter, r *http.Request) (form url.Values, sess *session, id string, p *pendingRequest, ok bool) {
 	form, sess, err := s.checkFormPost(w, r)
 	if err != nil {
 		s.forbidden(w, err)
-		return
+		return nil, nil, "", nil, false
 	}
-	id := form.Get("request_id")
-	if _, err := s.loadPending(r.Context(), id, sess); err != nil {
+	id = form.Get("request_id")
+	if p, err = s.loadPending(r.Context(), id, sess); err != nil {
 		s.pendingError(w, err)
+		return nil, nil, "", nil, false
+	}
+	return form, sess, id, p, true
+}
+
+// handleIDPStart sends the browser to the upstream provider.
+func (s *Server) handleIDPStart(w http.ResponseWriter, r *http.Request) {
+	_, sess, id, _, ok := s.pagePost(w, r)
+	if !ok {
 		return
 	}
 	if s.opt.Provider == nil {

@@ -16,15 +16,8 @@ import (
 // one is therefore answered 200 with nothing to do, like an unknown token
 // (§2.2). token_type_hint is ignored; the token's shape says what it is.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	noStore(w)
-	form, err := readForm(w, r, maxTokenForm)
-	if err != nil {
-		writeOAuthError(w, errInvalidRequest(err.Error()))
-		return
-	}
-	c, oerr := s.authenticateClient(r, form)
-	if oerr != nil {
-		s.writeClientError(w, r, oerr)
+	form, c, ok := s.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	token := form.Get("token")

@@ -31,19 +31,13 @@ func errServer(desc string) *oauthError {
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	noStore(w)
-	form, err := readForm(w, r, maxTokenForm)
-	if err != nil {
-		writeOAuthError(w, errInvalidRequest(err.Error()))
-		return
-	}
-	c, oerr := s.authenticateClient(r, form)
-	if oerr != nil {
-		s.writeClientError(w, r, oerr)
+	form, c, ok := s.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	grant := form.Get("grant_type")
 	var resp *tokenResponse
+	var oerr *oauthError
 	switch grant {
 	case "":
 		oerr = errInvalidRequest("grant_type is missing")
@@ -64,6 +58,24 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// clientRequest is the start of a token or revocation request: the form,
+// read within bounds, and the client it authenticates. When ok is false
+// the error has been written.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (url.Values, *client, bool) {
+	noStore(w)
+	form, err := readForm(w, r, maxTokenForm)
+	if err != nil {
+		writeOAuthError(w, errInvalidRequest(err.Error()))
+		return nil, nil, false
+	}
+	c, oerr := s.authenticateClient(r, form)
+	if oerr != nil {
+		s.writeClientError(w, r, oerr)
+		return nil, nil, false
+	}
+	return form, c, true
 }
 
 // writeClientError answers a failed client authentication; RFC 6749 §5.2
