@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -423,9 +424,11 @@ func TestRefreshReuseKillsFamily(t *testing.T) {
 	id, tok := e.fullFlow()
 	rt1 := tok.str("refresh_token")
 	rt2 := e.refreshGrant(id, rt1).wantOK(t).str("refresh_token")
+	rt3 := e.refreshGrant(id, rt2).wantOK(t).str("refresh_token")
+	// rt1 is two rotations old: reuse, whatever the time.
 	e.refreshGrant(id, rt1).wantError(t, 400, "invalid_grant")
 	// The newest token dies with the family.
-	e.refreshGrant(id, rt2).wantError(t, 400, "invalid_grant")
+	e.refreshGrant(id, rt3).wantError(t, 400, "invalid_grant")
 	if keys := e.store.keysWithPrefix("family:"); len(keys) != 0 {
 		t.Errorf("family still stored: %v", keys)
 	}
@@ -610,5 +613,54 @@ func TestBasicSecretEncodedOrRaw(t *testing.T) {
 		if r := e.do(req); r.status != tc.status {
 			t.Errorf("%s: %d %v, want %d", tc.name, r.status, r.body, tc.status)
 		}
+	}
+}
+
+// A refresh retried within the grace (two requests saw the same expired
+// token, or a response was lost) gets the same new refresh token as the
+// first attempt and rotates nothing; after the grace the replaced token is
+// reuse and ends the family.
+func TestRefreshRetryWithinGrace(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	e := newEnv(t, func(o *Options) { o.Now = clock.Now })
+	id, tok := e.fullFlow()
+	rt1 := tok.str("refresh_token")
+	first := e.refreshGrant(id, rt1).wantOK(t).str("refresh_token")
+	clock.Advance(10 * time.Second)
+	again := e.refreshGrant(id, rt1).wantOK(t)
+	if again.str("refresh_token") != first {
+		t.Fatalf("retry within the grace got another refresh token")
+	}
+	// The token both attempts got is the valid one.
+	rt3 := e.refreshGrant(id, first).wantOK(t).str("refresh_token")
+	clock.Advance(retryGrace + time.Second)
+	e.refreshGrant(id, first).wantError(t, 400, "invalid_grant")
+	e.refreshGrant(id, rt3).wantError(t, 400, "invalid_grant")
+}
+
+// Concurrent refreshes with one token all succeed and agree on the new
+// token: the store's compare-and-swap lets one rotate, the rest see it.
+func TestConcurrentRefreshesAgree(t *testing.T) {
+	e := newEnv(t)
+	id, tok := e.fullFlow()
+	rt1 := tok.str("refresh_token")
+	const n = 8
+	got := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got <- e.refreshGrant(id, rt1).str("refresh_token")
+		}()
+	}
+	wg.Wait()
+	close(got)
+	seen := map[string]int{}
+	for rt := range got {
+		seen[rt]++
+	}
+	if len(seen) != 1 || seen[""] != 0 {
+		t.Fatalf("concurrent refreshes answered %v, want one token for all", seen)
 	}
 }

@@ -215,6 +215,7 @@ type derivedKeys struct {
 	clientSecret []byte // secrets of confidential dynamic registrations
 	pending      []byte // sealed authorization requests awaiting sign-in and consent
 	idpFlow      []byte // AES-256-GCM key of the upstream sign-in cookie
+	refresh      []byte // refresh token secrets, one per family and generation
 }
 
 func deriveKeys(secret []byte) (derivedKeys, error) {
@@ -229,6 +230,7 @@ func deriveKeys(secret []byte) (derivedKeys, error) {
 		{&k.clientSecret, "toolgate authserver client secret v1"},
 		{&k.pending, "toolgate authserver pending request v1"},
 		{&k.idpFlow, "toolgate authserver upstream sign-in cookie v1"},
+		{&k.refresh, "toolgate authserver refresh token v1"},
 	} {
 		b, err := hkdf.Key(sha256.New, secret, nil, d.info, 32)
 		if err != nil {

@@ -2,7 +2,9 @@ package authserver
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,16 +17,21 @@ import (
 )
 
 // family is one chain of rotated refresh tokens, stored as "family:<id>".
-// Only the newest token's secret is valid; presenting any older one means
-// the chain leaked, and the whole family is deleted.
+// Token number Gen is the valid one. Its secret is not stored: it is an
+// HMAC of the family id and Gen (refreshSecret), so the store holds nothing
+// that works as a token, and a retried refresh can be answered with the
+// very token the first attempt got (see retryGrace). Presenting any other
+// secret means the chain leaked, and the whole family is deleted.
 type family struct {
-	SecretHash string `json:"secret_hash"`
-	ClientID   string `json:"client_id"`
-	User       user   `json:"user"`
-	Scope      string `json:"scope,omitempty"`
-	Resource   string `json:"resource"`
-	AuthTime   int64  `json:"auth_time"`
-	Expires    int64  `json:"expires"`
+	Gen int `json:"gen"`
+	// RotatedAt is when Gen became current.
+	RotatedAt int64  `json:"rotated_at"`
+	ClientID  string `json:"client_id"`
+	User      user   `json:"user"`
+	Scope     string `json:"scope,omitempty"`
+	Resource  string `json:"resource"`
+	AuthTime  int64  `json:"auth_time"`
+	Expires   int64  `json:"expires"`
 }
 
 // maxSignInAge is how long one sign-in can be kept alive by refreshing.
@@ -38,16 +45,16 @@ func errRefreshInvalid() *oauthError {
 
 // newFamily starts a family and returns its first refresh token.
 func (s *Server) newFamily(ctx context.Context, id string, c *client, u user, scope, resource string) (string, error) {
-	secret := randomToken(32)
 	expires := s.now().Add(s.opt.RefreshTokenTTL)
 	f := family{
-		SecretHash: hashHex(secret),
-		ClientID:   c.id,
-		User:       u,
-		Scope:      scope,
-		Resource:   resource,
-		AuthTime:   u.AuthTime,
-		Expires:    expires.Unix(),
+		Gen:       1,
+		RotatedAt: s.now().Unix(),
+		ClientID:  c.id,
+		User:      u,
+		Scope:     scope,
+		Resource:  resource,
+		AuthTime:  u.AuthTime,
+		Expires:   expires.Unix(),
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -56,7 +63,26 @@ func (s *Server) newFamily(ctx context.Context, id string, c *client, u user, sc
 	if err := s.opt.Store.Create(ctx, "family:"+id, b, expires); err != nil {
 		return "", err
 	}
-	return id + "." + secret, nil
+	return s.refreshToken(id, 1), nil
+}
+
+// retryGrace is how long the refresh token just replaced still gets an
+// answer: the same new tokens, with no rotation. Clients refresh from
+// several requests at once (a POST and a reconnecting GET stream, each
+// seeing the same expired token) or retry after a lost response; without
+// the grace, the second attempt would look like theft and sign the user
+// out. An older token, or the previous one after the grace, is reuse.
+const retryGrace = 30 * time.Second
+
+// refreshToken is token number gen of family id: "<id>.<secret>".
+func (s *Server) refreshToken(id string, gen int) string {
+	return id + "." + s.refreshSecret(id, gen)
+}
+
+func (s *Server) refreshSecret(id string, gen int) string {
+	m := hmac.New(sha256.New, s.keys.refresh)
+	fmt.Fprintf(m, "%s.%d", id, gen)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // rotateRefresh redeems a refresh token (RFC 6749 §6) for a new access
@@ -89,7 +115,10 @@ func (s *Server) rotateRefresh(ctx context.Context, c *client, form url.Values) 
 		_ = s.opt.Store.Delete(ctx, key)
 		return nil, errRefreshInvalid()
 	}
-	if subtle.ConstantTimeCompare([]byte(hashHex(secret)), []byte(f.SecretHash)) != 1 {
+	current := hmac.Equal([]byte(secret), []byte(s.refreshSecret(id, f.Gen)))
+	retry := !current && f.Gen > 1 && now.Unix()-f.RotatedAt <= int64(retryGrace.Seconds()) &&
+		hmac.Equal([]byte(secret), []byte(s.refreshSecret(id, f.Gen-1)))
+	if !current && !retry {
 		s.revokeFamily(ctx, key, "refresh token reused; its family is revoked", c)
 		return nil, errRefreshInvalid()
 	}
@@ -115,32 +144,50 @@ func (s *Server) rotateRefresh(ctx context.Context, c *client, form url.Values) 
 		return nil, &oauthError{Code: "invalid_target", Description: "resource differs from the one the refresh token was issued for"}
 	}
 
-	newSecret := randomToken(32)
-	expires := now.Add(s.opt.RefreshTokenTTL)
-	f.SecretHash = hashHex(newSecret)
-	f.Expires = expires.Unix()
-	next, err := json.Marshal(f)
-	if err != nil {
-		return nil, errServer("the refresh token could not be rotated")
+	gen := f.Gen
+	if current {
+		var oerr *oauthError
+		if gen, oerr = s.advance(ctx, key, old, f, now, c); oerr != nil {
+			return nil, oerr
+		}
 	}
-	swapped, err := s.opt.Store.CompareAndSwap(ctx, key, old, next, expires)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, errRefreshInvalid()
-	case err != nil:
-		s.log.Error("rotating a refresh token", errField(err))
-		return nil, errServer("the refresh token could not be rotated")
-	case !swapped:
-		// Another request rotated the same token at the same moment: two
-		// holders of one token, which is what reuse detection is for.
-		s.revokeFamily(ctx, key, "refresh token used twice concurrently; its family is revoked", c)
-		return nil, errRefreshInvalid()
-	}
-	resp := &tokenResponse{RefreshToken: id + "." + newSecret}
+	resp := &tokenResponse{RefreshToken: s.refreshToken(id, gen)}
 	if oerr := s.fillAccessToken(resp, c, f.User, scope, f.Resource); oerr != nil {
 		return nil, oerr
 	}
 	return resp, nil
+}
+
+// advance makes token number f.Gen+1 current and returns its number. Of
+// concurrent rotations of one token exactly one swaps; the others find the
+// next number already current and, being within the grace, get the same
+// token as the winner.
+func (s *Server) advance(ctx context.Context, key string, old []byte, f family, now time.Time, c *client) (int, *oauthError) {
+	expires := now.Add(s.opt.RefreshTokenTTL)
+	f.Gen++
+	f.RotatedAt = now.Unix()
+	f.Expires = expires.Unix()
+	next, err := json.Marshal(f)
+	if err != nil {
+		return 0, errServer("the refresh token could not be rotated")
+	}
+	swapped, err := s.opt.Store.CompareAndSwap(ctx, key, old, next, expires)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, errRefreshInvalid()
+	case err != nil:
+		s.log.Error("rotating a refresh token", errField(err))
+		return 0, errServer("the refresh token could not be rotated")
+	case swapped:
+		return f.Gen, nil
+	}
+	b, err := s.opt.Store.Get(ctx, key)
+	var now2 family
+	if err != nil || json.Unmarshal(b, &now2) != nil || now2.Gen != f.Gen {
+		s.revokeFamily(ctx, key, "refresh token family changed under a rotation; revoked", c)
+		return 0, errRefreshInvalid()
+	}
+	return now2.Gen, nil
 }
 
 func (s *Server) revokeFamily(ctx context.Context, key, why string, c *client) {

@@ -616,12 +616,23 @@ func codeFlowNegatives(t *testing.T, g *embeddedGate) {
 		if second.status != http.StatusOK || second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
 			t.Fatalf("refresh = %d %s, want 200 with a new refresh token", second.status, second.Error)
 		}
+		// Retrying the same refresh at once (a lost response) is not reuse:
+		// it gets the same new token.
+		if retry := b.refresh(t, first.RefreshToken); retry.status != http.StatusOK || retry.RefreshToken != second.RefreshToken {
+			t.Fatalf("immediate retry = %d %s, want 200 with the same new refresh token", retry.status, retry.Error)
+		}
+		third := b.refresh(t, second.RefreshToken)
+		if third.status != http.StatusOK {
+			t.Fatalf("second refresh = %d %s, want 200", third.status, third.Error)
+		}
+		// first is now two rotations old: reuse.
 		if a := b.refresh(t, first.RefreshToken); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
 			t.Fatalf("reused refresh token = %d %s, want 400 invalid_grant", a.status, a.Error)
 		}
-		if a := b.refresh(t, second.RefreshToken); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
+		if a := b.refresh(t, third.RefreshToken); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
 			t.Fatalf("newest refresh token after reuse = %d %s, want 400 invalid_grant: the family is revoked", a.status, a.Error)
 		}
+		second = third
 		// The access tokens already issued stay valid until they expire.
 		assertStatus(t, postMCP(t, g.mcp, second.AccessToken, initializeBody), http.StatusOK)
 	})
@@ -662,16 +673,20 @@ func TestEmbeddedReplicasShareRedis(t *testing.T) {
 	code := br.code(t, nil)
 	br.g = &embeddedGate{origin: bOrigin, mcp: a.mcp}
 	tok := br.tokens(t, code)
-	// b's access token works at a, and a refresh at b rotates the family
-	// a knows about: the old refresh token is then refused at a.
+	// b's access token works at a, and rotations at either replica move
+	// the one family both see: a token two rotations old is reuse at a.
 	assertStatus(t, postMCP(t, a.mcp, tok.AccessToken, initializeBody), http.StatusOK)
 	next := br.refresh(t, tok.RefreshToken)
 	if next.status != http.StatusOK {
 		t.Fatalf("refresh at replica b = %d %s, want 200", next.status, next.Error)
 	}
 	br.g = a
+	third := br.refresh(t, next.RefreshToken)
+	if third.status != http.StatusOK {
+		t.Fatalf("refresh at replica a of the token replica b issued = %d %s, want 200", third.status, third.Error)
+	}
 	if again := br.refresh(t, tok.RefreshToken); again.status != http.StatusBadRequest || again.Error != "invalid_grant" {
-		t.Fatalf("old refresh token at replica a = %d %s, want 400 invalid_grant (reuse, seen through Redis)", again.status, again.Error)
+		t.Fatalf("two-rotations-old refresh token at replica a = %d %s, want 400 invalid_grant (reuse, seen through Redis)", again.status, again.Error)
 	}
 	assertStatus(t, postMCP(t, bOrigin+"/mcp", next.AccessToken, initializeBody), http.StatusOK)
 }
