@@ -99,7 +99,11 @@ func (o Options) issuer(ctx context.Context, r *Report) *issuerState {
 	case err == nil:
 		st.md, st.issuerOK = md, true
 		r.add(Check{Name: "metadata", Status: OK, Detail: "found at " + md.Source + " (" + metadataKind(md.Source) + ")"})
-		r.add(Check{Name: "issuer", Status: OK, Detail: fmt.Sprintf("%s, identical to AUTHORIZATION_SERVER_URL and the PRM entry", md.Issuer)})
+		detail := fmt.Sprintf("%s, identical to AUTHORIZATION_SERVER_URL and the PRM entry", md.Issuer)
+		if cfg.Embedded {
+			detail = fmt.Sprintf("%s: toolgate's own authorization server (AUTHORIZATION_SERVER_URL is empty), as the PRM names it", md.Issuer)
+		}
+		r.add(Check{Name: "issuer", Status: OK, Detail: detail})
 	case errors.As(err, &mm):
 		r.add(Check{Name: "metadata", Status: OK, Detail: "found at " + mm.URL + " (" + metadataKind(mm.URL) + ")"})
 		r.add(issuerMismatch(mm))

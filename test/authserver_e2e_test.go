@@ -180,6 +180,21 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 		codeFlowNegatives(t, g)
 	})
 
+	t.Run("toolgate check accepts the server's own token", func(t *testing.T) {
+		b := newBrowser(t, g)
+		tok := b.tokens(t, b.code(t, nil))
+		cmd := exec.Command(binary, "check", "--token", "-")
+		cmd.Env = append(baseEnv(), append(env, "RESOURCE_SERVER_URL="+g.mcp)...)
+		cmd.Stdin = strings.NewReader(tok.AccessToken)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "token accepted") || !strings.Contains(string(out), "0 failures") {
+			t.Fatalf("toolgate check: %v\n%s", err, out)
+		}
+		if strings.Contains(string(out), tok.AccessToken) {
+			t.Fatal("toolgate check printed the token")
+		}
+	})
+
 	t.Run("restart keeps the signing key and refresh tokens", func(t *testing.T) {
 		b := newBrowser(t, g)
 		tok := b.tokens(t, b.code(t, nil))
