@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 
 	"go.uber.org/zap"
@@ -32,7 +33,7 @@ type embedded struct {
 // newEmbedded builds the authorization server from cfg. supported are the
 // scopes the resource advertises, which are also the scopes it issues.
 func newEmbedded(ctx context.Context, cfg *config.Config, supported []string, outbound *http.Client, log *zap.Logger) (*embedded, error) {
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +120,12 @@ func newEmbedded(ctx context.Context, cfg *config.Config, supported []string, ou
 	return &embedded{server: srv, store: st, start: start}, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, log *zap.Logger) (store.Store, error) {
 	if cfg.StoreKind == "redis" {
+		if u, err := url.Parse(cfg.RedisURL); err == nil && u.Scheme == "redis" && !config.IsLoopback(u.Hostname()) {
+			log.Warn("REDIS_URL uses redis:// to another host: the password and the authorization server's state (keys, codes, refresh-token families) cross the network unencrypted; use rediss:// unless the network is private",
+				zap.String("host", u.Hostname()))
+		}
 		st, err := redisstore.Open(ctx, cfg.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("STORE=redis: %w", err)
