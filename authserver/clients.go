@@ -21,9 +21,10 @@ import (
 
 // Client authentication methods and grant types toolgate knows.
 const (
-	authNone  = "none"
-	authBasic = "client_secret_basic"
-	authPost  = "client_secret_post"
+	authNone          = "none"
+	authBasic         = "client_secret_basic"
+	authPost          = "client_secret_post"
+	authPrivateKeyJWT = "private_key_jwt" // metadata-document clients only
 
 	grantAuthorizationCode = "authorization_code"
 	grantRefreshToken      = "refresh_token"
@@ -55,9 +56,19 @@ type client struct {
 	secret       string // empty for public clients
 	redirectURIs []string
 	grantTypes   []string
+	// keys is set for a metadata-document client that authenticates with
+	// private_key_jwt; such a client has no secret but is not public.
+	keys *clientKeys
 }
 
-func (c *client) public() bool { return c.secret == "" }
+// clientKeys is where a private_key_jwt client's public keys are: inline
+// in its document, or at a jwks_uri. Exactly one is set.
+type clientKeys struct {
+	jwks    []byte
+	jwksURI string
+}
+
+func (c *client) public() bool { return c.secret == "" && c.keys == nil }
 
 func (c *client) allowsGrant(g string) bool { return slices.Contains(c.grantTypes, g) }
 
@@ -75,7 +86,7 @@ func (c *client) allowsRedirect(uri string) bool {
 // checkSecret compares a presented secret with the client's in constant
 // time. Hashing first keeps the comparison independent of the lengths.
 func (c *client) checkSecret(presented string) bool {
-	if c.public() {
+	if c.secret == "" {
 		return false
 	}
 	a := sha256.Sum256([]byte(presented))
@@ -135,11 +146,9 @@ func (s *Server) metadataClient(ctx context.Context, id string) (*client, error)
 		}
 		return nil, &clientError{"the client metadata document could not be fetched"}
 	}
-	// Toolgate cannot verify private_key_jwt, and a shared secret makes no
-	// sense for a document anyone can read; refusing beats silently
-	// treating a client that expects to authenticate as a public one.
-	if m := doc.TokenEndpointAuthMethod; m != "" && m != authNone {
-		return nil, &clientError{fmt.Sprintf("client metadata document asks for token_endpoint_auth_method %q; this server supports only \"none\" for metadata-document clients", m)}
+	keys, err := documentKeys(doc)
+	if err != nil {
+		return nil, err
 	}
 	grants, err := registeredGrants(doc.GrantTypes)
 	if err != nil {
@@ -149,9 +158,30 @@ func (s *Server) metadataClient(ctx context.Context, id string) (*client, error)
 		id:           id,
 		name:         cleanName(doc.ClientName),
 		kind:         kindMetadata,
+		keys:         keys,
 		redirectURIs: doc.RedirectURIs,
 		grantTypes:   grants,
 	}, nil
+}
+
+// documentKeys returns the keys of a private_key_jwt document, or nil for
+// a public one. clientmeta has validated the document; the checks here
+// keep any other MetadataFetcher from making a client that expects to
+// authenticate silently public. A shared secret makes no sense for a
+// document anyone can read.
+func documentKeys(doc *clientmeta.Document) (*clientKeys, error) {
+	switch m := doc.TokenEndpointAuthMethod; m {
+	case "", authNone:
+		return nil, nil
+	case authPrivateKeyJWT:
+		hasSet, hasURI := len(doc.JWKS) > 0, doc.JWKSURI != ""
+		if hasSet == hasURI {
+			return nil, &clientError{"client metadata document: private_key_jwt needs exactly one of jwks and jwks_uri"}
+		}
+		return &clientKeys{jwks: slices.Clone([]byte(doc.JWKS)), jwksURI: doc.JWKSURI}, nil
+	default:
+		return nil, &clientError{fmt.Sprintf("client metadata document asks for token_endpoint_auth_method %q; this server supports only \"none\" and \"private_key_jwt\" for metadata-document clients", truncate(m, 100))}
+	}
 }
 
 // preRegistered validates the configured clients and indexes them.

@@ -180,9 +180,24 @@ func (p *fakeProvider) Exchange(_ context.Context, code string, f idp.Flow) (*id
 
 func (p *fakeProvider) Ready() error { return p.readyErr }
 
-// fakeMetadata serves client ID metadata documents from a map.
+// fakeMetadata serves client ID metadata documents and JWK Sets from maps.
 type fakeMetadata struct {
 	docs map[string]*clientmeta.Document
+	jwks map[string][]byte // by jwks_uri
+
+	mu          sync.Mutex
+	jwksFetches int
+}
+
+func (f *fakeMetadata) FetchJWKS(_ context.Context, uri string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jwksFetches++
+	set, ok := f.jwks[uri]
+	if !ok {
+		return nil, &clientmeta.Error{Description: "the JWK Set at jwks_uri URL answered with status 404, want 200"}
+	}
+	return bytes.Clone(set), nil
 }
 
 func (f *fakeMetadata) Fetch(_ context.Context, id string) (*clientmeta.Document, error) {

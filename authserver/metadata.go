@@ -3,6 +3,7 @@ package authserver
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 )
 
 // metadata is the RFC 8414 authorization server metadata document.
@@ -19,12 +20,16 @@ type metadata struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	RevocationEndpointAuthSigningAlgs []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
 	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported"`
 	AuthorizationResponseISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
 }
 
-// authMethods are the client authentication methods of /token and /revoke.
+// authMethods are the client authentication methods of /token and /revoke;
+// private_key_jwt is added when metadata documents are on, the only
+// clients that use it.
 var authMethods = []string{authNone, authBasic, authPost}
 
 func (s *Server) metadata() metadata {
@@ -32,6 +37,12 @@ func (s *Server) metadata() metadata {
 	scopes := s.opt.ScopesSupported
 	if scopes == nil {
 		scopes = []string{}
+	}
+	methods := authMethods
+	var algs []string
+	if s.opt.Metadata != nil {
+		methods = slices.Concat(authMethods, []string{authPrivateKeyJWT})
+		algs = assertionAlgNames()
 	}
 	return metadata{
 		Issuer:                            iss,
@@ -44,8 +55,10 @@ func (s *Server) metadata() metadata {
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{grantAuthorizationCode, grantRefreshToken},
 		CodeChallengeMethodsSupported:     []string{"S256"},
-		TokenEndpointAuthMethodsSupported: authMethods,
-		RevocationEndpointAuthMethods:     authMethods,
+		TokenEndpointAuthMethodsSupported: methods,
+		RevocationEndpointAuthMethods:     methods,
+		TokenEndpointAuthSigningAlgs:      algs,
+		RevocationEndpointAuthSigningAlgs: algs,
 		ScopesSupported:                   scopes,
 		ClientIDMetadataDocumentSupported: s.opt.Metadata != nil,
 		AuthorizationResponseISSParameter: true,

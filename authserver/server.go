@@ -86,10 +86,12 @@ type Client struct {
 	RedirectURIs []string
 }
 
-// MetadataFetcher fetches and validates client ID metadata documents;
+// MetadataFetcher fetches and validates client ID metadata documents, and
+// the JWK Sets their jwks_uri names for private_key_jwt;
 // *clientmeta.Fetcher implements it.
 type MetadataFetcher interface {
 	Fetch(ctx context.Context, clientID string) (*clientmeta.Document, error)
+	FetchJWKS(ctx context.Context, uri string) ([]byte, error)
 }
 
 // Lifetimes of the short-lived state.

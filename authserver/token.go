@@ -88,9 +88,13 @@ func (s *Server) writeClientError(w http.ResponseWriter, r *http.Request, e *oau
 }
 
 // authenticateClient identifies the client of a token or revocation
-// request by client_secret_basic, client_secret_post or, for public
-// clients, the client_id parameter alone.
+// request by client_secret_basic, client_secret_post, private_key_jwt
+// (metadata-document clients that declare it) or, for public clients, the
+// client_id parameter alone.
 func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, *oauthError) {
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		return s.authenticateAssertion(r, form)
+	}
 	id, secret, hasSecret, oerr := clientCredentials(r, form)
 	if oerr != nil {
 		return nil, oerr
@@ -100,6 +104,8 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 		return nil, errInvalidClient(err.Error())
 	}
 	switch {
+	case c.keys != nil:
+		return nil, errInvalidClient("the client's metadata document declares private_key_jwt: authenticate with client_assertion_type=" + assertionTypeJWTBearer + " and a signed client_assertion")
 	case c.public() && hasSecret && secret != "":
 		return nil, errInvalidClient("the client is public; it must not send a client secret")
 	case c.public():

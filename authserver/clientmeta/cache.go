@@ -7,64 +7,65 @@ import (
 	"time"
 )
 
-// cache holds fetched documents and failures by URL. It is bounded: when
+// cache holds fetched documents (or key sets) and failures by URL. It is bounded: when
 // full it drops expired entries, and if none have expired, an arbitrary one.
 // Arbitrary eviction is good enough here: a refetch costs one request, and an
 // attacker filling the cache with junk client_ids gains nothing from which
 // entry goes.
-type cache struct {
+type cache[T any] struct {
 	mu      sync.Mutex
 	max     int
 	now     func() time.Time
-	entries map[string]cacheEntry
+	entries map[string]cacheEntry[T]
 }
 
-type cacheEntry struct {
-	doc     *Document
+type cacheEntry[T any] struct {
+	val     T
 	err     *Error
 	expires time.Time
 }
 
-func newCache(max int, now func() time.Time) *cache {
-	return &cache{max: max, now: now, entries: make(map[string]cacheEntry)}
+func newCache[T any](max int, now func() time.Time) *cache[T] {
+	return &cache[T]{max: max, now: now, entries: make(map[string]cacheEntry[T])}
 }
 
 // get returns the fresh entry for key, if there is one.
-func (c *cache) get(key string) (cacheEntry, bool) {
+func (c *cache[T]) get(key string) (cacheEntry[T], bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, found := c.entries[key]
 	if !found {
-		return cacheEntry{}, false
+		return cacheEntry[T]{}, false
 	}
 	if !c.now().Before(e.expires) {
 		delete(c.entries, key)
-		return cacheEntry{}, false
+		return cacheEntry[T]{}, false
 	}
 	return e, true
 }
 
-// result returns the entry's document or failure. The explicit branch keeps
+// result returns the entry's value or failure. The explicit branch keeps
 // a nil *Error from becoming a non-nil error interface.
-func (e cacheEntry) result() (*Document, error) {
+func (e cacheEntry[T]) result() (T, error) {
 	if e.err != nil {
-		return nil, e.err
+		var zero T
+		return zero, e.err
 	}
-	return e.doc, nil
+	return e.val, nil
 }
 
-func (c *cache) put(key string, doc *Document, err *Error, ttl time.Duration) {
+func (c *cache[T]) put(key string, val T, err *Error, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if _, exists := c.entries[key]; !exists && len(c.entries) >= c.max {
 		c.evict(now)
 	}
-	c.entries[key] = cacheEntry{doc: doc, err: err, expires: now.Add(ttl)}
+	c.entries[key] = cacheEntry[T]{val: val, err: err, expires: now.Add(ttl)}
 }
 
 // evict makes room for one entry. Called with mu held.
-func (c *cache) evict(now time.Time) {
+func (c *cache[T]) evict(now time.Time) {
 	for k, e := range c.entries {
 		if !now.Before(e.expires) {
 			delete(c.entries, k)

@@ -10,12 +10,16 @@
 // at connect time, so DNS rebinding does not help), never follows redirects,
 // never uses an environment proxy, bounds time and size, and caches both
 // answers and failures so a hostile client_id cannot turn toolgate into a
-// request loop. It only reads documents; it must never send credentials.
+// request loop. The JWK Sets that documents name in jwks_uri (for
+// private_key_jwt) are fetched the same way. It only reads documents and
+// key sets; it must never send credentials.
 package clientmeta
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -35,6 +39,14 @@ type Document struct {
 	ResponseTypes           []string `json:"response_types"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Scope                   string   `json:"scope"`
+	// JWKS and JWKSURI hold the client's public keys for private_key_jwt
+	// (RFC 7523). After validation exactly one is set when the method is
+	// private_key_jwt, and both are empty otherwise: keys a public client
+	// publishes are never used, so they are dropped rather than trusted
+	// unchecked. JWKS is a JSON object with a non-empty "keys" array;
+	// JWKSURI is fetched with FetchJWKS.
+	JWKS    json.RawMessage `json:"jwks"`
+	JWKSURI string          `json:"jwks_uri"`
 }
 
 // Options configures a Fetcher. The zero value is the safe production
@@ -81,8 +93,12 @@ const (
 type Fetcher struct {
 	opts   Options
 	client *http.Client
-	cache  *cache
+	cache  *cache[*Document]
 	flight singleflight.Group
+	// JWK Sets have their own cache and group: a URL may in principle be
+	// both a client_id and a jwks_uri, and the answers differ in type.
+	jwksCache  *cache[[]byte]
+	jwksFlight singleflight.Group
 	// slots bounds the fetches in flight across all URLs: every distinct
 	// client_id an attacker invents costs one, and slow hosts would
 	// otherwise pile up connections and goroutines without limit.
@@ -92,8 +108,8 @@ type Fetcher struct {
 	anyPort bool
 }
 
-// maxConcurrentFetches is how many documents are fetched at once; more
-// wait for a slot, within their own deadline.
+// maxConcurrentFetches is how many documents and key sets are fetched at
+// once; more wait for a slot, within their own deadline.
 const maxConcurrentFetches = 32
 
 // New returns a Fetcher with defaults filled in for unset Options.
@@ -120,10 +136,11 @@ func New(o Options) *Fetcher {
 		o.Now = time.Now
 	}
 	return &Fetcher{
-		slots:  make(chan struct{}, maxConcurrentFetches),
-		opts:   o,
-		client: newHTTPClient(o),
-		cache:  newCache(o.CacheSize, o.Now),
+		slots:     make(chan struct{}, maxConcurrentFetches),
+		opts:      o,
+		client:    newHTTPClient(o),
+		cache:     newCache[*Document](o.CacheSize, o.Now),
+		jwksCache: newCache[[]byte](min(o.CacheSize, maxJWKSCacheSize), o.Now),
 	}
 }
 
@@ -157,37 +174,73 @@ func (f *Fetcher) Fetch(ctx context.Context, clientID string) (*Document, error)
 	if !IsURL(clientID) {
 		return nil, newError("client_id is not a metadata document URL (an https URL with a path, no fragment, no user info, no dot segments)", nil)
 	}
-	if u, err := url.Parse(clientID); err == nil && u.Port() != "" && u.Port() != "443" && !f.opts.AllowPrivateAddresses && !f.anyPort {
+	if !f.portAllowed(clientID) {
 		// Only the https port: a client_id must not turn toolgate into a
 		// probe of other services (mail, databases) on public hosts.
 		return nil, newError("client_id URL must use the default https port", nil)
 	}
-	if e, ok := f.cache.get(clientID); ok {
-		doc, err := e.result()
-		return doc.clone(), err
+	doc, err := load(ctx, f, f.cache, &f.flight, clientID, documentKind, func(ctx context.Context) (*Document, time.Duration, error) {
+		return f.fetchDocument(ctx, clientID)
+	})
+	return doc.clone(), err
+}
+
+// FetchJWKS returns the JWK Set at uri, a document's jwks_uri, as JSON: an
+// object with a non-empty "keys" array of objects. The keys themselves are
+// not interpreted here; the caller parses and vets them. It is fetched with
+// the same safeguards as documents (no private addresses, no redirects, no
+// proxy, Timeout, a 64 KiB cap) and cached the same way. The result is a
+// copy the caller may modify.
+func (f *Fetcher) FetchJWKS(ctx context.Context, uri string) ([]byte, error) {
+	if !IsURL(uri) {
+		return nil, newError("jwks_uri is not an https URL with a path (no fragment, no user info, no dot segments)", nil)
 	}
-	// The shared fetch must not die with the first caller's context: other
-	// callers are waiting on it, and a cancelled fetch would be cached as a
-	// failure. It is bounded by Timeout instead.
-	ch := f.flight.DoChan(clientID, func() (any, error) {
-		return f.fetchAndCache(context.WithoutCancel(ctx), clientID)
+	if !f.portAllowed(uri) {
+		return nil, newError("jwks_uri must use the default https port", nil)
+	}
+	set, err := load(ctx, f, f.jwksCache, &f.jwksFlight, uri, jwksKind, func(ctx context.Context) ([]byte, time.Duration, error) {
+		return f.fetchJWKS(ctx, uri)
+	})
+	return bytes.Clone(set), err
+}
+
+// portAllowed reports whether rawURL uses the default https port, or the
+// Fetcher may use any (development and tests).
+func (f *Fetcher) portAllowed(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && (u.Port() == "" || u.Port() == "443" || f.opts.AllowPrivateAddresses || f.anyPort)
+}
+
+// load returns key's value from c when it is fresh, and otherwise fetches
+// it once for all concurrent callers. The shared fetch must not die with
+// the first caller's context: other callers are waiting on it, and a
+// cancelled fetch would be cached as a failure. It is bounded by Timeout
+// instead, and each caller still gives up when its own ctx ends.
+func load[T any](ctx context.Context, f *Fetcher, c *cache[T], g *singleflight.Group, key string, k *kind, fetch func(context.Context) (T, time.Duration, error)) (T, error) {
+	var zero T
+	if e, ok := c.get(key); ok {
+		return e.result()
+	}
+	ch := g.DoChan(key, func() (any, error) {
+		return fetchAndCache(context.WithoutCancel(ctx), f, c, key, k, fetch)
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return nil, res.Err
+			return zero, res.Err
 		}
-		return res.Val.(*Document).clone(), nil
+		return res.Val.(T), nil
 	case <-ctx.Done():
-		return nil, newError("fetching the client metadata document was cancelled", ctx.Err())
+		return zero, newError("fetching "+k.noun+" was cancelled", ctx.Err())
 	}
 }
 
 // fetchAndCache runs inside the singleflight group: one per URL at a time.
-func (f *Fetcher) fetchAndCache(ctx context.Context, clientID string) (*Document, error) {
+func fetchAndCache[T any](ctx context.Context, f *Fetcher, c *cache[T], key string, k *kind, fetch func(context.Context) (T, time.Duration, error)) (T, error) {
+	var zero T
 	// A caller that missed the cache just before another finished may get
 	// here after the answer was stored; don't fetch twice.
-	if e, ok := f.cache.get(clientID); ok {
+	if e, ok := c.get(key); ok {
 		return e.result()
 	}
 	select {
@@ -195,19 +248,19 @@ func (f *Fetcher) fetchAndCache(ctx context.Context, clientID string) (*Document
 		defer func() { <-f.slots }()
 	case <-time.After(f.opts.Timeout):
 		// Not cached: the URL itself is not at fault.
-		return nil, newError("too many client metadata documents are being fetched at once; try again", nil)
+		return zero, newError("too many client metadata documents and key sets are being fetched at once; try again", nil)
 	}
-	doc, ttl, err := f.fetch(ctx, clientID)
+	v, ttl, err := fetch(ctx)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
-			e = newError("the client metadata document could not be fetched", err)
+			e = newError(k.noun+" could not be fetched", err)
 		}
-		f.cache.put(clientID, nil, e, failureTTL)
-		return nil, e
+		c.put(key, zero, e, failureTTL)
+		return zero, e
 	}
-	f.cache.put(clientID, doc, nil, ttl)
-	return doc, nil
+	c.put(key, v, nil, ttl)
+	return v, nil
 }
 
 // clone copies d so callers cannot change the cached document.
@@ -219,5 +272,6 @@ func (d *Document) clone() *Document {
 	c.RedirectURIs = append([]string(nil), d.RedirectURIs...)
 	c.GrantTypes = append([]string(nil), d.GrantTypes...)
 	c.ResponseTypes = append([]string(nil), d.ResponseTypes...)
+	c.JWKS = bytes.Clone(d.JWKS)
 	return &c
 }

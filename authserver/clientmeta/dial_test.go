@@ -112,7 +112,7 @@ func TestCacheTTL(t *testing.T) {
 
 func TestCacheEvictsWhenFull(t *testing.T) {
 	now := time.Unix(1000, 0)
-	c := newCache(3, func() time.Time { return now })
+	c := newCache[*Document](3, func() time.Time { return now })
 	for _, k := range []string{"a", "b", "c", "d", "e"} {
 		c.put(k, &Document{ClientID: k}, nil, time.Minute)
 	}

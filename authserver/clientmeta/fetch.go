@@ -44,25 +44,30 @@ func newHTTPClient(o Options) *http.Client {
 	}
 }
 
-// fetch GETs clientID and validates the document. It returns how long the
-// document may be cached.
-func (f *Fetcher) fetch(ctx context.Context, clientID string) (*Document, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, clientID, nil)
-	if err != nil {
-		return nil, 0, newError("client_id is not a valid URL", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, 0, f.transportError(err)
-	}
-	defer resp.Body.Close()
-	if err := checkResponse(resp); err != nil {
-		return nil, 0, err
-	}
-	body, err := f.readBody(resp)
+// kind describes one sort of thing the Fetcher fetches, for its limits
+// and for error descriptions that say which it was.
+type kind struct {
+	noun      string // "the client metadata document"
+	param     string // the parameter that named the URL: "client_id"
+	accept    string // the Accept header
+	wantType  string // the acceptable Content-Types, for descriptions
+	mediaType func(string) bool
+	maxBytes  func(*Fetcher) int64
+}
+
+var documentKind = &kind{
+	noun:      "the client metadata document",
+	param:     "client_id",
+	accept:    "application/json",
+	wantType:  "application/json",
+	mediaType: isJSONMediaType,
+	maxBytes:  func(f *Fetcher) int64 { return f.opts.MaxBytes },
+}
+
+// fetchDocument GETs clientID and validates the document. It returns how
+// long the document may be cached.
+func (f *Fetcher) fetchDocument(ctx context.Context, clientID string) (*Document, time.Duration, error) {
+	body, ttl, err := f.get(ctx, clientID, documentKind)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -70,24 +75,48 @@ func (f *Fetcher) fetch(ctx context.Context, clientID string) (*Document, time.D
 	if err != nil {
 		return nil, 0, err
 	}
-	ttl := cacheTTL(resp.Header.Get("Cache-Control"), f.opts.MinTTL, f.opts.MaxTTL)
 	return doc, ttl, nil
+}
+
+// get GETs rawURL with the safe client and returns the body of a 200
+// answer of k's media type and size, and how long it may be cached.
+func (f *Fetcher) get(ctx context.Context, rawURL string, k *kind) ([]byte, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, 0, newError(k.param+" is not a valid URL", err)
+	}
+	req.Header.Set("Accept", k.accept)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, 0, f.transportError(err, k)
+	}
+	defer resp.Body.Close()
+	if err := checkResponse(resp, k); err != nil {
+		return nil, 0, err
+	}
+	body, err := f.readBody(resp, k)
+	if err != nil {
+		return nil, 0, err
+	}
+	return body, cacheTTL(resp.Header.Get("Cache-Control"), f.opts.MinTTL, f.opts.MaxTTL), nil
 }
 
 // transportError turns a failed request into an Error whose description
 // says what went wrong without revealing internal addresses.
-func (f *Fetcher) transportError(err error) *Error {
+func (f *Fetcher) transportError(err error, k *kind) *Error {
 	var addrErr *addressError
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &addrErr):
-		return newError("the client_id host resolves to an address that is not publicly routable", err)
+		return newError("the "+k.param+" host resolves to an address that is not publicly routable", err)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return newError(fmt.Sprintf("fetching the client metadata document timed out after %s", f.opts.Timeout), err)
+		return newError(fmt.Sprintf("fetching %s timed out after %s", k.noun, f.opts.Timeout), err)
 	case errors.As(err, &dnsErr):
-		return newError("the client_id host name could not be resolved", err)
+		return newError("the "+k.param+" host name could not be resolved", err)
 	default:
-		return newError("the client metadata document could not be fetched (connection or TLS failure)", err)
+		return newError(k.noun+" could not be fetched (connection or TLS failure)", err)
 	}
 }
 
@@ -96,18 +125,18 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// checkResponse accepts only a 200 with a JSON media type.
-func checkResponse(resp *http.Response) error {
+// checkResponse accepts only a 200 with one of k's media types.
+func checkResponse(resp *http.Response, k *kind) error {
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return newError(fmt.Sprintf("the client metadata document URL answered with a redirect (status %d); redirects are not followed", resp.StatusCode), nil)
+		return newError(fmt.Sprintf("%s URL answered with a redirect (status %d); redirects are not followed", k.noun, resp.StatusCode), nil)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return newError(fmt.Sprintf("the client metadata document URL answered with status %d, want 200", resp.StatusCode), nil)
+		return newError(fmt.Sprintf("%s URL answered with status %d, want 200", k.noun, resp.StatusCode), nil)
 	}
 	contentType := resp.Header.Get("Content-Type")
 	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil || !isJSONMediaType(mediaType) {
-		return newError(fmt.Sprintf("the client metadata document has Content-Type %q, want application/json", truncate(contentType, 100)), err)
+	if err != nil || !k.mediaType(mediaType) {
+		return newError(fmt.Sprintf("%s has Content-Type %q, want %s", k.noun, truncate(contentType, 100), k.wantType), err)
 	}
 	return nil
 }
@@ -119,18 +148,19 @@ func isJSONMediaType(mediaType string) bool {
 		(strings.HasPrefix(mediaType, "application/") && strings.HasSuffix(mediaType, "+json"))
 }
 
-// readBody reads at most MaxBytes. A larger body is an error, never cut
-// short and parsed: a truncated document could parse to something else.
-func (f *Fetcher) readBody(resp *http.Response) ([]byte, error) {
-	tooLarge := newError(fmt.Sprintf("the client metadata document is larger than %d bytes", f.opts.MaxBytes), nil)
-	if resp.ContentLength > f.opts.MaxBytes {
+// readBody reads at most k's size limit. A larger body is an error, never
+// cut short and parsed: a truncated document could parse to something else.
+func (f *Fetcher) readBody(resp *http.Response, k *kind) ([]byte, error) {
+	limit := k.maxBytes(f)
+	tooLarge := newError(fmt.Sprintf("%s is larger than %d bytes", k.noun, limit), nil)
+	if resp.ContentLength > limit {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, f.opts.MaxBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, f.transportError(err)
+		return nil, f.transportError(err, k)
 	}
-	if int64(len(body)) > f.opts.MaxBytes {
+	if int64(len(body)) > limit {
 		return nil, tooLarge
 	}
 	return body, nil

@@ -115,7 +115,7 @@ func TestFetchValidDocument(t *testing.T) {
 			m["response_types"] = []string{"code"}
 			m["token_endpoint_auth_method"] = "none"
 			m["scope"] = "read write"
-			m["jwks_uri"] = "https://app.example/jwks" // unknown to us: ignored
+			m["jwks_uri"] = "https://app.example/jwks" // with "none": dropped
 			m["software_id"] = 42
 		}))
 	})
@@ -136,6 +136,9 @@ func TestFetchValidDocument(t *testing.T) {
 	}
 	if doc.Scope != "read write" || len(doc.GrantTypes) != 2 || len(doc.ResponseTypes) != 1 || doc.TokenEndpointAuthMethod != "none" {
 		t.Errorf("document fields not carried over: %+v", doc)
+	}
+	if doc.JWKSURI != "" || doc.JWKS != nil {
+		t.Errorf("keys of a public client kept: jwks_uri %q, jwks %s", doc.JWKSURI, doc.JWKS)
 	}
 	if !doc.AllowsRedirect("http://127.0.0.1:4242/cb") || doc.AllowsRedirect("https://evil.example/cb") {
 		t.Error("AllowsRedirect does not follow the registered redirect URIs")
@@ -266,6 +269,14 @@ func TestFetchRejectsDocuments(t *testing.T) {
 	set := func(key string, value any) handlerFunc {
 		return serveDoc(func(m map[string]any) { m[key] = value })
 	}
+	keyed := func(fields map[string]any) handlerFunc {
+		return serveDoc(func(m map[string]any) {
+			m["token_endpoint_auth_method"] = "private_key_jwt"
+			for k, v := range fields {
+				m[k] = v
+			}
+		})
+	}
 	tests := []struct {
 		name string
 		h    handlerFunc
@@ -301,7 +312,21 @@ func TestFetchRejectsDocuments(t *testing.T) {
 		{"client_secret_basic", set("token_endpoint_auth_method", "client_secret_basic"), "not allowed in a client metadata document"},
 		{"client_secret_post", set("token_endpoint_auth_method", "client_secret_post"), "not allowed in a client metadata document"},
 		{"client_secret_jwt", set("token_endpoint_auth_method", "client_secret_jwt"), "not allowed in a client metadata document"},
-		{"private_key_jwt", set("token_endpoint_auth_method", "private_key_jwt"), "not supported by this server"},
+		{"private_key_jwt without keys", set("token_endpoint_auth_method", "private_key_jwt"), "needs the client's public keys in jwks or jwks_uri"},
+		{"private_key_jwt with both", keyed(map[string]any{"jwks": testJWKS, "jwks_uri": "https://app.example/jwks.json"}), "both jwks and jwks_uri"},
+		{"jwks_uri http", keyed(map[string]any{"jwks_uri": "http://app.example/jwks.json"}), "must be an https URL"},
+		{"jwks_uri no path", keyed(map[string]any{"jwks_uri": "https://app.example"}), "must be an https URL"},
+		{"jwks_uri fragment", keyed(map[string]any{"jwks_uri": "https://app.example/jwks.json#k"}), "must be an https URL"},
+		{"jwks_uri user info", keyed(map[string]any{"jwks_uri": "https://u@app.example/jwks.json"}), "must be an https URL"},
+		{"jwks_uri dot segment", keyed(map[string]any{"jwks_uri": "https://app.example/a/../jwks.json"}), "must be an https URL"},
+		{"jwks_uri wrong type", keyed(map[string]any{"jwks_uri": 7}), "wrong type"},
+		{"jwks array", keyed(map[string]any{"jwks": []any{testJWKS}}), "jwks is not a JSON object"},
+		{"jwks string", keyed(map[string]any{"jwks": "{}"}), "jwks is not a JSON object"},
+		{"jwks without keys", keyed(map[string]any{"jwks": map[string]any{}}), "jwks has no keys"},
+		{"jwks keys empty", keyed(map[string]any{"jwks": map[string]any{"keys": []any{}}}), "jwks has no keys"},
+		{"jwks keys not array", keyed(map[string]any{"jwks": map[string]any{"keys": map[string]any{}}}), "not an array"},
+		{"jwks key not object", keyed(map[string]any{"jwks": map[string]any{"keys": []any{"k"}}}), "not a JSON object"},
+		{"jwks null, no uri", keyed(map[string]any{"jwks": nil}), "needs the client's public keys"},
 		{"unknown auth method", set("token_endpoint_auth_method", "tls_client_auth"), "not supported"},
 		{"grant client_credentials", set("grant_types", []string{"authorization_code", "client_credentials"}), `grant type "client_credentials"`},
 		{"grant implicit", set("grant_types", []string{"implicit"}), `grant type "implicit"`},

@@ -15,8 +15,7 @@ const maxClientNameRunes = 100
 // parseDocument decodes body and checks it against the rules for client ID
 // metadata documents. clientID is the URL the body was fetched from.
 func parseDocument(body []byte, clientID string) (*Document, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	if !isJSONObject(body) {
 		return nil, newError("the client metadata document is not a JSON object", nil)
 	}
 	var doc Document
@@ -37,6 +36,11 @@ func parseDocument(body []byte, clientID string) (*Document, error) {
 		if err := check(&doc); err != nil {
 			return nil, err
 		}
+	}
+	if doc.TokenEndpointAuthMethod != authPrivateKeyJWT {
+		// Keys a public client lists are never used; dropping them keeps
+		// anything downstream from trusting a set nobody checked.
+		doc.JWKS, doc.JWKSURI = nil, ""
 	}
 	doc.ClientName = cleanClientName(doc.ClientName)
 	doc.ClientURI = httpsOrEmpty(doc.ClientURI)
@@ -79,17 +83,47 @@ func redirectURIProblem(uri string) string {
 	}
 }
 
+// authPrivateKeyJWT is the one authentication method a document can use
+// besides "none": its keys are public, so the document may carry them.
+const authPrivateKeyJWT = "private_key_jwt"
+
+// checkAuthMethod allows "none" (or nothing) and private_key_jwt with keys.
+// jwks and jwks_uri are ignored, unchecked, for "none": a document may list
+// keys for other uses, and a public client is never asked for a signature.
 func checkAuthMethod(doc *Document) error {
 	switch doc.TokenEndpointAuthMethod {
 	case "", "none":
 		return nil
 	case "client_secret_basic", "client_secret_post", "client_secret_jwt":
-		return newError(fmt.Sprintf("token_endpoint_auth_method %q is not allowed in a client metadata document: there is no way to share a secret; use \"none\"", doc.TokenEndpointAuthMethod), nil)
-	case "private_key_jwt":
-		return newError("token_endpoint_auth_method \"private_key_jwt\" is not supported by this server; use \"none\" (public client with PKCE)", nil)
+		return newError(fmt.Sprintf("token_endpoint_auth_method %q is not allowed in a client metadata document: there is no way to share a secret; use \"none\" or \"private_key_jwt\"", doc.TokenEndpointAuthMethod), nil)
+	case authPrivateKeyJWT:
+		return checkKeys(doc)
 	default:
-		return newError(fmt.Sprintf("token_endpoint_auth_method %q is not supported; use \"none\"", truncate(doc.TokenEndpointAuthMethod, 100)), nil)
+		return newError(fmt.Sprintf("token_endpoint_auth_method %q is not supported; use \"none\" or \"private_key_jwt\"", truncate(doc.TokenEndpointAuthMethod, 100)), nil)
 	}
+}
+
+// checkKeys requires exactly one of jwks and jwks_uri (RFC 7591 §2 forbids
+// both: two sources of keys could disagree). A jwks_uri is held to the
+// client_id URL rules, and is fetched with the same safeguards.
+func checkKeys(doc *Document) error {
+	if bytes.Equal(bytes.TrimSpace(doc.JWKS), []byte("null")) {
+		doc.JWKS = nil
+	}
+	hasSet, hasURI := len(doc.JWKS) > 0, doc.JWKSURI != ""
+	switch {
+	case hasSet && hasURI:
+		return newError("the client metadata document has both jwks and jwks_uri; use one", nil)
+	case !hasSet && !hasURI:
+		return newError("token_endpoint_auth_method \"private_key_jwt\" needs the client's public keys in jwks or jwks_uri", nil)
+	case hasURI && !IsURL(doc.JWKSURI):
+		return newError(fmt.Sprintf("the client metadata document's jwks_uri %q must be an https URL with a path, without fragment, user info or dot segments", truncate(doc.JWKSURI, 200)), nil)
+	case hasSet:
+		if problem := jwksShapeProblem(doc.JWKS); problem != "" {
+			return newError("the client metadata document's jwks "+problem, nil)
+		}
+	}
+	return nil
 }
 
 func checkGrantTypes(doc *Document) error {
