@@ -128,7 +128,7 @@ type introspection struct {
 	Exp       numeric         `json:"exp"`
 	Nbf       numeric         `json:"nbf"`
 	Sub       string          `json:"sub"`
-	Aud       audience        `json:"aud"`
+	Aud       Audience        `json:"aud"`
 	Iss       string          `json:"iss"`
 	Cnf       json.RawMessage `json:"cnf"`
 }

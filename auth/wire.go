@@ -47,10 +47,12 @@ func (n *numeric) UnmarshalJSON(b []byte) error {
 
 func (n numeric) time() time.Time { return time.Unix(n.v, 0) }
 
-// audience reads "aud" as one string or an array of strings.
-type audience []string
+// Audience reads a JWT or introspection "aud": one string or an array of
+// strings (RFC 7519 §4.1.3). The embedded authorization server reads
+// client assertions with it too.
+type Audience []string
 
-func (a *audience) UnmarshalJSON(b []byte) error {
+func (a *Audience) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		*a = nil
 		return nil
@@ -60,7 +62,7 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*a = audience{s}
+		*a = Audience{s}
 		return nil
 	}
 	var list []string

@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
+	"github.com/toolgate/toolgate/auth"
 	"github.com/toolgate/toolgate/authserver/clientmeta"
 	"github.com/toolgate/toolgate/authserver/store"
 )
@@ -242,33 +242,13 @@ func keyFor(k jwk.Key, alg jwa.SignatureAlgorithm) (jwk.Key, bool) {
 
 // assertionClaims are the RFC 7523 §3 claims toolgate checks.
 type assertionClaims struct {
-	Iss string   `json:"iss"`
-	Sub string   `json:"sub"`
-	Aud audience `json:"aud"`
-	Exp *float64 `json:"exp"`
-	Nbf *float64 `json:"nbf"`
-	Iat *float64 `json:"iat"`
-	Jti string   `json:"jti"`
-}
-
-// audience is a JWT aud: one string or an array of them.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*a = audience{s}
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(b, &list); err != nil {
-		return err
-	}
-	*a = list
-	return nil
+	Iss string        `json:"iss"`
+	Sub string        `json:"sub"`
+	Aud auth.Audience `json:"aud"`
+	Exp *float64      `json:"exp"`
+	Nbf *float64      `json:"nbf"`
+	Iat *float64      `json:"iat"`
+	Jti string        `json:"jti"`
 }
 
 // numericDate converts a JWT NumericDate; ok is false for values no
