@@ -98,11 +98,17 @@ func (s *Server) authenticateAssertion(r *http.Request, form url.Values) (*clien
 	if c.keys == nil {
 		return nil, errInvalidClient("the client does not authenticate with private_key_jwt, so it must not send a client_assertion")
 	}
-	set, oerr := s.clientKeySet(r.Context(), c)
+	set, oerr := s.clientKeySet(r.Context(), c, false)
 	if oerr != nil {
 		return nil, oerr
 	}
 	kid := msg.Signatures()[0].ProtectedHeaders().KeyID()
+	if kid != "" && c.keys.jwksURI != "" && !hasKID(set, kid) {
+		// The client may have rotated its keys since the set was cached.
+		if set, oerr = s.clientKeySet(r.Context(), c, true); oerr != nil {
+			return nil, oerr
+		}
+	}
 	payload, oerr := verifyAssertion(assertion, alg, kid, set)
 	if oerr != nil {
 		return nil, oerr
@@ -145,12 +151,16 @@ func parseAssertion(assertion string) (*jws.Message, jwa.SignatureAlgorithm, *oa
 }
 
 // clientKeySet returns the client's public keys, from its document or
-// its jwks_uri.
-func (s *Server) clientKeySet(ctx context.Context, c *client) (jwk.Set, *oauthError) {
+// its jwks_uri; refresh asks the fetcher to go back to the URI.
+func (s *Server) clientKeySet(ctx context.Context, c *client, refresh bool) (jwk.Set, *oauthError) {
 	raw := c.keys.jwks
 	if c.keys.jwksURI != "" {
 		var err error
-		raw, err = s.opt.Metadata.FetchJWKS(ctx, c.keys.jwksURI)
+		if refresh {
+			raw, err = s.opt.Metadata.RefreshJWKS(ctx, c.keys.jwksURI)
+		} else {
+			raw, err = s.opt.Metadata.FetchJWKS(ctx, c.keys.jwksURI)
+		}
 		if err != nil {
 			s.log.Info("client JWK Set refused", clientIDField(c.id), errField(err))
 			var ce *clientmeta.Error
@@ -166,6 +176,11 @@ func (s *Server) clientKeySet(ctx context.Context, c *client) (jwk.Set, *oauthEr
 		return nil, errInvalidClient("the client's JWK Set does not parse as JWKs")
 	}
 	return set, nil
+}
+
+func hasKID(set jwk.Set, kid string) bool {
+	_, ok := set.LookupKeyID(kid)
+	return ok
 }
 
 // verifyAssertion checks the signature with each key that fits alg (and

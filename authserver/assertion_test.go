@@ -380,3 +380,25 @@ func TestMetadataAdvertisesPrivateKeyJWTOnlyWithCIMD(t *testing.T) {
 		}
 	}
 }
+
+// A client that rotated its keys signs with a kid the cached set lacks:
+// the server asks the fetcher to go back to the jwks_uri once, and the new
+// key is accepted. A kid the cached set has never costs a refresh.
+func TestPrivateKeyJWTRotatedKey(t *testing.T) {
+	k := newKeyEnv(t)
+	grant := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt_bogus.bogus"}}
+	k.postForm("/token", withAssertion(grant, k.ec.sign(t, k.claims(uriKeyClient)))).wantError(t, http.StatusBadRequest, "invalid_grant")
+	if k.md.jwksRefreshes != 0 {
+		t.Fatalf("a known kid caused %d refreshes", k.md.jwksRefreshes)
+	}
+	rotated := newECKey(t, "ec2")
+	k.md.mu.Lock()
+	k.md.rotatedJWKS = map[string][]byte{uriKeyJWKS: publicSet(t, rotated)}
+	k.md.mu.Unlock()
+	// FetchJWKS still serves the old set, as a cache would; RefreshJWKS
+	// (rate-limited in the real fetcher, see clientmeta) has the new one.
+	k.postForm("/token", withAssertion(grant, rotated.sign(t, k.claims(uriKeyClient)))).wantError(t, http.StatusBadRequest, "invalid_grant")
+	if k.md.jwksRefreshes != 1 {
+		t.Fatalf("an unknown kid caused %d refreshes, want 1", k.md.jwksRefreshes)
+	}
+}

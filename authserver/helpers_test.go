@@ -185,8 +185,10 @@ type fakeMetadata struct {
 	docs map[string]*clientmeta.Document
 	jwks map[string][]byte // by jwks_uri
 
-	mu          sync.Mutex
-	jwksFetches int
+	mu            sync.Mutex
+	jwksFetches   int
+	jwksRefreshes int
+	rotatedJWKS   map[string][]byte
 }
 
 func (f *fakeMetadata) FetchJWKS(_ context.Context, uri string) ([]byte, error) {
@@ -198,6 +200,19 @@ func (f *fakeMetadata) FetchJWKS(_ context.Context, uri string) ([]byte, error) 
 		return nil, &clientmeta.Error{Description: "the JWK Set at jwks_uri URL answered with status 404, want 200"}
 	}
 	return bytes.Clone(set), nil
+}
+
+// RefreshJWKS answers with rotatedJWKS[uri] when a test set one: the set
+// at the URI changed while FetchJWKS still serves the cached one.
+func (f *fakeMetadata) RefreshJWKS(ctx context.Context, uri string) ([]byte, error) {
+	f.mu.Lock()
+	f.jwksRefreshes++
+	set, ok := f.rotatedJWKS[uri]
+	f.mu.Unlock()
+	if ok {
+		return bytes.Clone(set), nil
+	}
+	return f.FetchJWKS(ctx, uri)
 }
 
 func (f *fakeMetadata) Fetch(_ context.Context, id string) (*clientmeta.Document, error) {

@@ -92,6 +92,9 @@ type Client struct {
 type MetadataFetcher interface {
 	Fetch(ctx context.Context, clientID string) (*clientmeta.Document, error)
 	FetchJWKS(ctx context.Context, uri string) ([]byte, error)
+	// RefreshJWKS is FetchJWKS when an assertion names a kid the cached
+	// set lacks; the fetcher decides whether to go back to the URI.
+	RefreshJWKS(ctx context.Context, uri string) ([]byte, error)
 }
 
 // Lifetimes of the short-lived state.

@@ -44,6 +44,13 @@ func (c *cache[T]) get(key string) (cacheEntry[T], bool) {
 	return e, true
 }
 
+// drop forgets key, so the next load fetches it again.
+func (c *cache[T]) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
+}
+
 // result returns the entry's value or failure. The explicit branch keeps
 // a nil *Error from becoming a non-nil error interface.
 func (e cacheEntry[T]) result() (T, error) {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -99,6 +100,9 @@ type Fetcher struct {
 	// both a client_id and a jwks_uri, and the answers differ in type.
 	jwksCache  *cache[[]byte]
 	jwksFlight singleflight.Group
+	// refetched is when RefreshJWKS last went to each jwks_uri.
+	refetchMu sync.Mutex
+	refetched map[string]time.Time
 	// slots bounds the fetches in flight across all URLs: every distinct
 	// client_id an attacker invents costs one, and slow hosts would
 	// otherwise pile up connections and goroutines without limit.
@@ -141,6 +145,7 @@ func New(o Options) *Fetcher {
 		client:    newHTTPClient(o),
 		cache:     newCache[*Document](o.CacheSize, o.Now),
 		jwksCache: newCache[[]byte](min(o.CacheSize, maxJWKSCacheSize), o.Now),
+		refetched: map[string]time.Time{},
 	}
 }
 
@@ -202,6 +207,31 @@ func (f *Fetcher) FetchJWKS(ctx context.Context, uri string) ([]byte, error) {
 		return f.fetchJWKS(ctx, uri)
 	})
 	return bytes.Clone(set), err
+}
+
+// minJWKSRefetch is how often an unknown kid may send toolgate back to a
+// jwks_uri before the cached set expires.
+const minJWKSRefetch = time.Minute
+
+// RefreshJWKS is FetchJWKS for a caller that found no key with the kid an
+// assertion names: the client may have rotated its keys. It fetches again
+// (at most once a minute per jwks_uri, so invented kids cannot make
+// toolgate hammer a host) and otherwise answers from the cache.
+func (f *Fetcher) RefreshJWKS(ctx context.Context, uri string) ([]byte, error) {
+	now := f.opts.Now()
+	f.refetchMu.Lock()
+	due := now.Sub(f.refetched[uri]) >= minJWKSRefetch
+	if due {
+		if len(f.refetched) >= maxJWKSCacheSize {
+			clear(f.refetched)
+		}
+		f.refetched[uri] = now
+	}
+	f.refetchMu.Unlock()
+	if due {
+		f.jwksCache.drop(uri)
+	}
+	return f.FetchJWKS(ctx, uri)
 }
 
 // portAllowed reports whether rawURL uses the default https port, or the

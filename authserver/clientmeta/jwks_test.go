@@ -271,3 +271,37 @@ func TestJWKSFetchesShareTheSlots(t *testing.T) {
 		t.Errorf("FetchJWKS once a slot is free: %v (the refusal must not be cached)", err)
 	}
 }
+
+// RefreshJWKS goes back to the jwks_uri before the cached set expires (a
+// client rotated its keys), but at most once a minute per URI.
+func TestRefreshJWKSIsRateLimited(t *testing.T) {
+	set := mustJSON(testJWKS)
+	srv, setRequests := keyServer(t, serveSet("application/json", "max-age=86400", set))
+	clock := newFakeClock()
+	opts := testOptions(srv)
+	opts.Now = clock.Now
+	f := New(opts)
+	uri := srv.URL + "/jwks.json"
+	for i, step := range []struct {
+		advance time.Duration
+		refresh bool
+		want    int64
+	}{
+		{0, false, 1},               // first fetch
+		{time.Second, true, 2},      // unknown kid: refetch at once
+		{10 * time.Second, true, 2}, // again within the minute: the cache answers
+		{time.Minute, true, 3},      // a minute later: refetch
+		{time.Second, false, 3},     // plain fetches use the cache throughout
+	} {
+		clock.Advance(step.advance)
+		var err error
+		if step.refresh {
+			_, err = f.RefreshJWKS(context.Background(), uri)
+		} else {
+			_, err = f.FetchJWKS(context.Background(), uri)
+		}
+		if err != nil || setRequests.Load() != step.want {
+			t.Fatalf("step %d: %v, %d requests to the key set, want %d", i, err, setRequests.Load(), step.want)
+		}
+	}
+}
