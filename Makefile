@@ -34,4 +34,5 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./jsonrpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseClientID$$' -fuzztime $(FUZZTIME) ./authserver/
+	$(GO) test -run '^$$' -fuzz '^FuzzIsURL$$' -fuzztime $(FUZZTIME) ./authserver/clientmeta/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedirectMatches$$' -fuzztime $(FUZZTIME) ./authserver/clientmeta/

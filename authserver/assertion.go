@@ -16,6 +16,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+	"golang.org/x/time/rate"
 
 	"github.com/toolgate/toolgate/auth"
 	"github.com/toolgate/toolgate/authserver/clientmeta"
@@ -37,7 +38,12 @@ const (
 	// exp) small and a stolen assertion nearly useless.
 	maxAssertionLifetime = 10 * time.Minute
 	maxJTILen            = 256
-	minRSABits           = 2048
+	// assertionLimit and assertionBurst: client assertions per address.
+	// Each accepted one is a store entry for up to 11 minutes; a real
+	// client needs one per token request.
+	assertionLimit = rate.Limit(2) // 120 per minute
+	assertionBurst = 60
+	minRSABits     = 2048
 )
 
 // assertionAlgs are the accepted signature algorithms: asymmetric only.
@@ -77,6 +83,10 @@ func (s *Server) authenticateAssertion(r *http.Request, form url.Values) (*clien
 	assertion := form.Get("client_assertion")
 	if assertion == "" {
 		return nil, errInvalidClient("client_assertion is missing")
+	}
+	if ok, wait := s.assertionLimit.allow(s.clientIP(r), s.now()); !ok {
+		return nil, &oauthError{Code: "invalid_request", status: http.StatusTooManyRequests, retryAfter: wait,
+			Description: "too many client assertions from this address; retry later"}
 	}
 	msg, alg, oerr := parseAssertion(assertion)
 	if oerr != nil {

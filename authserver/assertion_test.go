@@ -22,6 +22,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/time/rate"
 
 	"github.com/toolgate/toolgate/authserver/clientmeta"
 )
@@ -400,5 +401,24 @@ func TestPrivateKeyJWTRotatedKey(t *testing.T) {
 	k.postForm("/token", withAssertion(grant, rotated.sign(t, k.claims(uriKeyClient)))).wantError(t, http.StatusBadRequest, "invalid_grant")
 	if k.md.jwksRefreshes != 1 {
 		t.Fatalf("an unknown kid caused %d refreshes, want 1", k.md.jwksRefreshes)
+	}
+}
+
+// Client assertions are rate-limited per address before anything is
+// recorded: each accepted one is a store entry until it expires.
+func TestPrivateKeyJWTRateLimit(t *testing.T) {
+	k := newKeyEnv(t)
+	k.srv.assertionLimit = newLimiter(rate.Every(time.Hour), 2)
+	grant := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt_bogus.bogus"}}
+	for range 2 {
+		k.postForm("/token", withAssertion(grant, k.ec.sign(t, k.claims(uriKeyClient)))).wantError(t, http.StatusBadRequest, "invalid_grant")
+	}
+	jtis := len(k.store.keysWithPrefix("jti:"))
+	r := k.postForm("/token", withAssertion(grant, k.ec.sign(t, k.claims(uriKeyClient))))
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("third assertion: %d %v, want 429 with Retry-After", r.status, r.body)
+	}
+	if got := len(k.store.keysWithPrefix("jti:")); got != jtis {
+		t.Fatalf("a refused assertion was recorded: %d jti entries, want %d", got, jtis)
 	}
 }

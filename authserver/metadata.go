@@ -2,8 +2,11 @@ package authserver
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 )
 
 // metadata is the RFC 8414 authorization server metadata document.
@@ -115,6 +118,7 @@ type oauthError struct {
 	Code        string `json:"error"`
 	Description string `json:"error_description,omitempty"`
 	status      int
+	retryAfter  time.Duration // sent as Retry-After when set
 }
 
 func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
@@ -138,6 +142,9 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 	status := e.status
 	if status == 0 {
 		status = http.StatusBadRequest
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(e.retryAfter.Seconds())), 1)))
 	}
 	writeJSON(w, status, e)
 }

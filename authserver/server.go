@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -47,7 +48,8 @@ type Options struct {
 	// resource, and the "aud" of every access token.
 	Resource        string
 	ScopesSupported []string
-	// DefaultScopes are granted when the client asks for no scope.
+	// DefaultScopes are always granted (REQUIRED_SCOPES: every request
+	// needs them), along with the supported scopes the client asks for.
 	DefaultScopes []string
 	Store         store.Store
 	// SigningKeyPEM is an optional PKCS#8, SEC1 EC or PKCS#1 RSA private
@@ -65,7 +67,7 @@ type Options struct {
 	// Metadata fetches client ID metadata documents; nil turns them off.
 	Metadata MetadataFetcher
 	// RegistrationLimit and RegistrationBurst bound dynamic registrations
-	// per client IP. Defaults 10 per minute, burst 20.
+	// per client IP. Defaults 60 per minute, burst 60.
 	RegistrationLimit rate.Limit
 	RegistrationBurst int
 	// TrustedProxies are the load balancers or reverse proxies in front of
@@ -119,8 +121,11 @@ type Server struct {
 	dummyHash []byte             // compared against when a username is unknown
 
 	registerLimit *limiter
-	loginIPLimit  *limiter
-	loginUsrLimit *limiter
+	// assertionLimit bounds client assertions per address: each accepted
+	// one records its jti in the store.
+	assertionLimit *limiter
+	loginIPLimit   *limiter
+	loginUsrLimit  *limiter
 
 	readyMu   sync.Mutex
 	readyAt   time.Time
@@ -138,9 +143,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, missing := o.Store.Get(ctx, signingKeyName)
 	sg, err := loadSigner(ctx, o.Store, o.SigningKeyPEM)
 	if err != nil {
 		return nil, err
+	}
+	if len(o.SigningKeyPEM) == 0 && errors.Is(missing, store.ErrNotFound) {
+		// Normal on a first start; after that it means the state was lost
+		// (a volume not mounted, another DATA_DIR), and everyone must sign
+		// in again. Said loudly, so it is never a silent surprise.
+		o.Log.Warn("generated a new token signing key: the store held none (first start with this DATA_DIR or Redis, or its state was lost); tokens signed before no longer verify",
+			zap.String("kid", sg.kid))
 	}
 	secret, err := loadHMACSecret(ctx, o.Store)
 	if err != nil {
@@ -155,17 +168,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("authserver: preparing the dummy password hash: %w", err)
 	}
 	s := &Server{
-		opt:           o,
-		log:           o.Log,
-		now:           o.Now,
-		signer:        sg,
-		keys:          keys,
-		clients:       clients,
-		dummyHash:     dummy,
-		registerLimit: newLimiter(o.RegistrationLimit, o.RegistrationBurst),
-		loginIPLimit:  newLimiter(loginLimit, loginBurst),
-		loginUsrLimit: newLimiter(loginLimit, loginBurst),
-		cookieKey:     "toolgate",
+		opt:            o,
+		log:            o.Log,
+		now:            o.Now,
+		signer:         sg,
+		keys:           keys,
+		clients:        clients,
+		dummyHash:      dummy,
+		registerLimit:  newLimiter(o.RegistrationLimit, o.RegistrationBurst),
+		assertionLimit: newLimiter(assertionLimit, assertionBurst),
+		loginIPLimit:   newLimiter(loginLimit, loginBurst),
+		loginUsrLimit:  newLimiter(loginLimit, loginBurst),
+		cookieKey:      "toolgate",
 	}
 	if u, _ := url.Parse(o.Issuer); u.Scheme == "https" {
 		// The __Host- prefix makes browsers refuse the cookie unless it is
@@ -244,7 +258,7 @@ func checkIssuer(issuer string) error {
 		return bad("not a URL")
 	case u.Scheme != "https" && u.Scheme != "http":
 		return bad("scheme must be https")
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !isLoopbackIssuer(u.Hostname()):
 		return bad("http is allowed only for loopback hosts")
 	case u.Host == "" || u.User != nil:
 		return bad("no host")
@@ -331,4 +345,11 @@ func (s *Server) storeReady() error {
 func hashHex(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	return fmt.Sprintf("%x", sum)
+}
+
+// isLoopbackIssuer accepts every loopback address (all of 127/8, ::1) and
+// localhost: whatever toolgate itself may listen on for development.
+func isLoopbackIssuer(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }

@@ -295,6 +295,7 @@ func TestParseUsers(t *testing.T) {
 		":" + string(h1),
 		"alice:" + string(h1) + ",alice:" + string(h2),
 		"al ice:" + string(h1),
+		"'alice:" + string(h1), // a quote left by docker --env-file
 	} {
 		_, err := ParseUsers(bad)
 		if err == nil {

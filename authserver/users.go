@@ -29,11 +29,15 @@ func ParseUsers(s string) (map[string][]byte, error) {
 			errs = append(errs, fmt.Errorf("users: entry %d (%q): want name:bcrypt-hash", n, userLabel(name)))
 		case name == "" || len(name) > maxUsernameLen || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 			errs = append(errs, fmt.Errorf("users: entry %d: the username must be 1 to %d characters without spaces or control characters", n, maxUsernameLen))
+		case strings.ContainsAny(name, `'"`):
+			// docker run --env-file keeps quotes as part of the value, so
+			// LOCAL_USERS='alice:...' would make the user 'alice.
+			errs = append(errs, fmt.Errorf("users: entry %d (%q): the username contains a quote; remove the quotes around the value (docker --env-file keeps them literally)", n, name))
 		case users[name] != nil:
 			errs = append(errs, fmt.Errorf("users: entry %d (%q): the user appears more than once", n, name))
 		default:
 			if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-				errs = append(errs, fmt.Errorf("users: entry %d (%q): the password hash is not a bcrypt hash (generate one with: htpasswd -nbB %s PASSWORD)", n, name, name))
+				errs = append(errs, fmt.Errorf("users: entry %d (%q): the password hash is not a bcrypt hash (make one with: printf '%%s' 'the password' | toolgate hash-password -user %s)", n, name, name))
 				continue
 			}
 			users[name] = []byte(hash)

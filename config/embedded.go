@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ func (c *Config) validateEmbedded(failed map[string]bool) []string {
 			"LOCAL_USERS": c.LocalUsers, "LOCAL_USERS_FILE": c.LocalUsersFile, "IDP": c.IDP,
 			"OAUTH_CLIENTS_FILE": c.OAuthClientsFile, "SIGNING_KEY": c.SigningKey, "SIGNING_KEY_FILE": c.SigningKeyFile,
 			"REDIS_URL": c.RedisURL, "TRUSTED_PROXIES": c.TrustedProxies,
+			"IDP_ISSUER_URL": c.IDPIssuerURL, "IDP_CLIENT_ID": c.IDPClientID, "IDP_CLIENT_SECRET": c.IDPClientSecret,
+			"IDP_NAME": c.IDPName, "ALLOWED_EMAILS": c.AllowedEmails, "ALLOWED_DOMAINS": c.AllowedDomains,
+			"ALLOWED_GITHUB_ORGS": c.AllowedGitHubOrgs, "CLIENT_METADATA_CA_FILE": c.ClientMetadataCAFile,
 		} {
 			if v != "" {
 				set = append(set, name)
@@ -70,6 +74,16 @@ func (c *Config) validateEmbedded(failed map[string]bool) []string {
 	default:
 		if !failed["TOKEN_VALIDATOR"] {
 			add("TOKEN_VALIDATOR=%s does not apply when toolgate is the authorization server (AUTHORIZATION_SERVER_URL empty): it validates its own JWTs; unset TOKEN_VALIDATOR", c.TokenValidator)
+		}
+	}
+	if c.IntrospectionURL != "" || c.IntrospectionClientID != "" || c.IntrospectionClientSecret != "" {
+		add("INTROSPECTION_URL, INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET do not apply when toolgate is the authorization server (AUTHORIZATION_SERVER_URL empty): its tokens are JWTs it checks itself; unset them")
+	}
+	if c.ScopesSupported != "" {
+		for _, r := range c.Required {
+			if !slices.Contains(c.Supported, r) {
+				add("SCOPES_SUPPORTED must include every REQUIRED_SCOPES scope when toolgate is the authorization server (it grants them to every client); %q is missing", r)
+			}
 		}
 	}
 	if c.JWKSURL != "" {
@@ -123,7 +137,8 @@ func (c *Config) validateIDP() []string {
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	switch c.IDP {
 	case "":
-		for name, v := range map[string]string{"IDP_ISSUER_URL": c.IDPIssuerURL, "IDP_CLIENT_ID": c.IDPClientID, "IDP_CLIENT_SECRET": c.IDPClientSecret, "ALLOWED_GITHUB_ORGS": c.AllowedGitHubOrgs} {
+		for name, v := range map[string]string{"IDP_ISSUER_URL": c.IDPIssuerURL, "IDP_CLIENT_ID": c.IDPClientID, "IDP_CLIENT_SECRET": c.IDPClientSecret,
+			"ALLOWED_GITHUB_ORGS": c.AllowedGitHubOrgs, "IDP_NAME": c.IDPName, "ALLOWED_EMAILS": c.AllowedEmails, "ALLOWED_DOMAINS": c.AllowedDomains} {
 			if v != "" {
 				add("%s is set but IDP is empty; set IDP=google, github or oidc", name)
 			}

@@ -48,6 +48,9 @@ func TestEmbeddedValidationNamesTheVariable(t *testing.T) {
 		{[]string{"LOCAL_USERS=a:b", "TOKEN_VALIDATOR=introspection"}, "TOKEN_VALIDATOR=introspection does not apply when toolgate is the authorization server"},
 		{[]string{"LOCAL_USERS=a:b", "JWKS_URL=https://x.example.com/jwks"}, "JWKS_URL does not apply"},
 		{[]string{"LOCAL_USERS=a:b", "SIGNING_KEY=x", "SIGNING_KEY_FILE=/k"}, "SIGNING_KEY and SIGNING_KEY_FILE are both set"},
+		{[]string{"LOCAL_USERS=a:b", "ALLOWED_EMAILS=a@example.com"}, "ALLOWED_EMAILS is set but IDP is empty"},
+		{[]string{"LOCAL_USERS=a:b", "INTROSPECTION_CLIENT_ID=x", "INTROSPECTION_CLIENT_SECRET=y"}, "INTROSPECTION_URL, INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET do not apply"},
+		{[]string{"LOCAL_USERS=a:b", "REQUIRED_SCOPES=mcp", "SCOPES_SUPPORTED=other"}, `SCOPES_SUPPORTED must include every REQUIRED_SCOPES scope when toolgate is the authorization server (it grants them to every client); "mcp" is missing`},
 		{[]string{"LOCAL_USERS=a:b", "TRUSTED_PROXIES=10.0.0.0/8, lb.internal"}, `TRUSTED_PROXIES holds IP addresses or CIDR prefixes such as 10.0.0.0/8; "lb.internal" is neither`},
 		{[]string{"LOCAL_USERS=a:b", "RESOURCE_SERVER_URL=https://mcp.example.com/token"}, "RESOURCE_SERVER_URL's path \"/token\" is one of the paths of toolgate's own authorization server"},
 	}
@@ -62,8 +65,8 @@ func TestEmbeddedValidationNamesTheVariable(t *testing.T) {
 // Settings of the embedded server next to an external issuer are a
 // mistake worth stopping for: they would be silently ignored.
 func TestEmbeddedSettingsWithExternalIssuer(t *testing.T) {
-	_, err := Load(append(append([]string(nil), minimal...), "LOCAL_USERS=a:b", "IDP=google"))
-	if err == nil || !strings.Contains(err.Error(), "IDP, LOCAL_USERS configure toolgate's own authorization server, which runs only when AUTHORIZATION_SERVER_URL is empty") {
+	_, err := Load(append(append([]string(nil), minimal...), "LOCAL_USERS=a:b", "IDP=google", "ALLOWED_DOMAINS=example.com"))
+	if err == nil || !strings.Contains(err.Error(), "ALLOWED_DOMAINS, IDP, LOCAL_USERS configure toolgate's own authorization server, which runs only when AUTHORIZATION_SERVER_URL is empty") {
 		t.Fatalf("error %v", err)
 	}
 }

@@ -10,6 +10,7 @@ package e2e_test
 // driven over raw HTTP by a small Go "browser".
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -28,7 +29,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -708,7 +711,8 @@ func TestEmbeddedReplicasShareRedis(t *testing.T) {
 
 // startRedis runs redis-server on a free loopback port for this test and
 // returns its URL. Without redis-server the test skips, unless CI is set
-// (.ci/run installs it).
+// (.ci/run installs it). The server answering must be ours (its process
+// id): a port free a moment ago can be taken by another test's server.
 func startRedis(t *testing.T, dir string) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -718,9 +722,30 @@ func startRedis(t *testing.T, dir string) string {
 		}
 		t.Skip("redis-server is not on PATH (Debian: apt-get install redis-server)")
 	}
-	port := freePorts(t, 1)[0]
-	startProcess(t, "redis", dir, nil, bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	waitTCP(t, "redis", port)
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	for attempt := 1; attempt <= 5; attempt++ {
+		port := freePorts(t, 1)[0]
+		p := startProcess(t, "redis", dir, nil, bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", dir)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if redisIsOurs(p, addr) {
+			return "redis://" + addr + "/0"
+		}
+		p.stop()
+	}
+	t.Fatal("redis-server did not come up on a port of its own in 5 attempts")
+	return ""
+}
+
+func redisIsOurs(p *process, addr string) bool {
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer client.Close()
+	for deadline := time.Now().Add(startTimeout); time.Now().Before(deadline) && !p.exited(); time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		info, err := client.Info(ctx, "server").Result()
+		cancel()
+		if err == nil {
+			return strings.Contains(info, fmt.Sprintf("process_id:%d\r\n", p.cmd.Process.Pid))
+		}
+	}
+	return false
 }

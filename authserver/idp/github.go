@@ -31,12 +31,14 @@ type GitHubOptions struct {
 	Allow                               Allow
 	AuthURL, TokenURL, APIURL           string // defaults to github.com's
 	Client                              *http.Client
+	DisplayName                         string // button text; default "GitHub"
 }
 
 // GitHub signs users in with a GitHub OAuth app. GitHub is not an OpenID
 // provider, so identity comes from its REST API using the user's access
 // token, which is used for nothing else and never kept.
 type GitHub struct {
+	name      string
 	oauth     *oauth2.Config
 	api       string
 	host      string // token endpoint host, for error messages
@@ -57,6 +59,7 @@ func NewGitHub(o GitHubOptions) *GitHub {
 		scopes = append(scopes, "read:org")
 	}
 	return &GitHub{
+		name: cmp.Or(o.DisplayName, "GitHub"),
 		oauth: &oauth2.Config{
 			ClientID:     o.ClientID,
 			ClientSecret: o.ClientSecret,
@@ -102,7 +105,7 @@ func checkGitHubOptions(o GitHubOptions) error {
 }
 
 // Name is the sign-in button text.
-func (g *GitHub) Name() string { return "GitHub" }
+func (g *GitHub) Name() string { return g.name }
 
 // Ready reports configuration errors; GitHub needs no discovery.
 func (g *GitHub) Ready() error { return g.configErr }

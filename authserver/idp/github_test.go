@@ -415,3 +415,12 @@ func TestGitHubConfigErrors(t *testing.T) {
 		t.Errorf("defaults not applied: %+v %s", ok.oauth.Endpoint, ok.api)
 	}
 }
+
+func TestGitHubDisplayName(t *testing.T) {
+	if got := NewGitHub(GitHubOptions{}).Name(); got != "GitHub" {
+		t.Errorf("default name %q", got)
+	}
+	if got := NewGitHub(GitHubOptions{DisplayName: "Acme GitHub Enterprise"}).Name(); got != "Acme GitHub Enterprise" {
+		t.Errorf("IDP_NAME not used: %q", got)
+	}
+}

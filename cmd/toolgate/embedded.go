@@ -103,7 +103,7 @@ func newEmbedded(ctx context.Context, cfg *config.Config, supported []string, ou
 	case "github":
 		opts.Provider = idp.NewGitHub(idp.GitHubOptions{
 			ClientID: cfg.IDPClientID, ClientSecret: cfg.IDPClientSecret,
-			RedirectURL: callback, Allow: allow, Client: outbound,
+			RedirectURL: callback, Allow: allow, Client: outbound, DisplayName: cfg.IDPName,
 		})
 	}
 	srv, err := authserver.New(ctx, opts)

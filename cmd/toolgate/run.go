@@ -18,7 +18,7 @@ Usage:
   toolgate check      check the configuration, the authorization server and,
                       given a token (--token - reads stdin), whether toolgate
                       would accept it; --json for machines, -h for more
-  toolgate hash-password [-user NAME]
+  toolgate hash-password [-user NAME] [-cost 10-14]
                       read a password on stdin and print its bcrypt hash for LOCAL_USERS
   toolgate version    print the version
 `

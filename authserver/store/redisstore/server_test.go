@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,10 @@ import (
 // requiring password unless it is empty, and returns its address; the
 // server is killed when the test ends. Without redis-server the test is
 // skipped, except under CI, which installs it.
+//
+// A port free a moment ago may be taken by another test's server before
+// ours binds it, and PING would then be answered by the wrong server: the
+// answering server's process id must be ours, or another port is tried.
 func startRedis(t *testing.T, password string) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -27,6 +32,19 @@ func startRedis(t *testing.T, password string) string {
 		}
 		t.Skip("redis-server is not on PATH; skipping the Redis store tests")
 	}
+	for attempt := 1; ; attempt++ {
+		addr, ok := tryStartRedis(t, bin, password)
+		if ok {
+			return addr
+		}
+		if attempt == 5 {
+			t.Fatalf("redis-server did not come up on a port of its own in %d attempts", attempt)
+		}
+	}
+}
+
+func tryStartRedis(t *testing.T, bin, password string) (string, bool) {
+	t.Helper()
 	port := freePort(t)
 	args := []string{
 		"--port", strconv.Itoa(port),
@@ -48,17 +66,22 @@ func startRedis(t *testing.T, password string) string {
 		cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		cmd.Process.Kill()
 		<-exited
-	})
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitForPing(t, addr, password, exited)
-	return addr
+	if !waitForPing(t, addr, password, cmd.Process.Pid, exited) {
+		stop()
+		return "", false
+	}
+	t.Cleanup(stop)
+	return addr, true
 }
 
-// waitForPing waits, bounded, until the server at addr answers.
-func waitForPing(t *testing.T, addr, password string, exited <-chan struct{}) {
+// waitForPing waits, bounded, until our server (process pid) answers at
+// addr. It reports false when the server exited or another one answered.
+func waitForPing(t *testing.T, addr, password string, pid int, exited <-chan struct{}) bool {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{
 		Addr:        addr,
@@ -70,18 +93,18 @@ func waitForPing(t *testing.T, addr, password string, exited <-chan struct{}) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := client.Ping(ctx).Err()
+		info, err := client.Info(ctx, "server").Result()
 		cancel()
 		if err == nil {
-			return
+			return strings.Contains(info, "process_id:"+strconv.Itoa(pid)+"\r\n")
 		}
 		select {
 		case <-exited:
-			t.Fatalf("redis-server on %s exited before answering PING", addr)
+			return false
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s does not answer PING: %v", addr, err)
+			t.Fatalf("redis-server on %s does not answer: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
