@@ -24,7 +24,7 @@ check:
 	$(GO) vet ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./proxy/ ./jsonrpc/ ./decorate/ ./policy/
+	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./proxy/ ./jsonrpc/ ./decorate/ ./policy/ ./authserver/
 
 load:
 	bash bench/load.sh
