@@ -393,3 +393,35 @@ func TestAuthorizeStoresNothing(t *testing.T) {
 		t.Fatalf("store grew from %d to %d entries on anonymous /authorize", before, after)
 	}
 }
+
+// "Not you?" on the consent page signs the browser out and shows the
+// sign-in page for the same request; it is a CSRF-checked POST like the
+// others, so another site cannot sign a user out.
+func TestSwitchUser(t *testing.T) {
+	e := newEnv(t)
+	const redirect = "https://app.example.com/cb"
+	id := e.publicClient(redirect)
+	b := e.browser()
+	consent, _ := e.consentPage(b, id, redirect)
+	f := consent.fields()
+	if p := b.post("/authorize/switch", url.Values{"request_id": {f.Get("request_id")}}); p.StatusCode != http.StatusForbidden {
+		t.Fatalf("switch without the CSRF token: %d, want 403", p.StatusCode)
+	}
+	login := b.post("/authorize/switch", f).wantStatus(t, http.StatusOK)
+	if !strings.Contains(login.body, `action="/authorize/login"`) {
+		t.Fatalf("switch did not show the sign-in page:\n%s", login.body)
+	}
+	// Signed out: a new authorization in this browser asks who it is.
+	again := b.get(e.authorizeURL(e.authzParams(id, redirect, newPKCE()))).wantStatus(t, http.StatusOK)
+	if !strings.Contains(again.body, `action="/authorize/login"`) {
+		t.Fatal("the browser is still signed in after switching")
+	}
+	// The sign-in page of the switch serves the same request through.
+	lf := login.fields()
+	lf.Set("username", testUser)
+	lf.Set("password", testPassword)
+	next := b.post("/authorize/login", lf).wantStatus(t, http.StatusOK)
+	if got := b.approve(next, redirect); got.Get("code") == "" {
+		t.Fatalf("no code after signing in again: %v", got)
+	}
+}

@@ -95,6 +95,19 @@ type idpState struct {
 	Expires   int64    `json:"expires"`
 }
 
+// handleSwitchUser signs the browser out and shows the sign-in page for
+// the same pending request: "Not you?" on the consent page, for shared
+// computers and second accounts.
+func (s *Server) handleSwitchUser(w http.ResponseWriter, r *http.Request) {
+	_, sess, id, _, ok := s.pagePost(w, r)
+	if !ok {
+		return
+	}
+	sess.User = nil
+	s.writeSession(w, sess)
+	s.renderLogin(w, id, sess, "", http.StatusOK)
+}
+
 // pagePost is the start of every form POST of the sign-in pages: the
 // CSRF-checked form, the browser's session, and the pending request the
 // form is about. When ok is false the error page has been written.

@@ -302,6 +302,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /authorize/idp", s.handleIDPStart)
 	mux.HandleFunc("GET /oauth/callback", s.handleIDPCallback)
 	mux.HandleFunc("POST /authorize/consent", s.handleConsent)
+	mux.HandleFunc("POST /authorize/switch", s.handleSwitchUser)
 }
 
 // JWKS returns the public JWK Set that /jwks.json serves.
