@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/toolgate/toolgate/authserver/clientmeta"
 	"github.com/toolgate/toolgate/authserver/store"
 )
 
@@ -211,14 +212,7 @@ func trustedRedirect(c *client, redirectURI string) bool {
 		return true
 	}
 	u, err := url.Parse(redirectURI)
-	if err != nil || u.Scheme != "http" {
-		return false
-	}
-	switch u.Hostname() {
-	case "127.0.0.1", "::1", "localhost":
-		return true
-	}
-	return false
+	return err == nil && u.Scheme == "http" && clientmeta.IsLoopbackHost(u.Hostname())
 }
 
 // validChallenge: an S256 challenge is base64url(sha256), 43 characters.

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -34,7 +32,6 @@ const (
 const (
 	maxRedirectURIs   = 10
 	maxRedirectURILen = 2000
-	maxClientNameLen  = 100 // runes
 	minClientSecret   = 16
 )
 
@@ -156,7 +153,7 @@ func (s *Server) metadataClient(ctx context.Context, id string) (*client, error)
 	}
 	return &client{
 		id:           id,
-		name:         cleanName(doc.ClientName),
+		name:         clientmeta.CleanName(doc.ClientName),
 		kind:         kindMetadata,
 		keys:         keys,
 		redirectURIs: doc.RedirectURIs,
@@ -199,7 +196,7 @@ func preRegistered(cs []Client) (map[string]*client, error) {
 		}
 		m[c.ID] = &client{
 			id:           c.ID,
-			name:         cleanName(c.Name),
+			name:         clientmeta.CleanName(c.Name),
 			kind:         kindPreRegistered,
 			secret:       c.Secret,
 			redirectURIs: slices.Clone(c.RedirectURIs),
@@ -234,52 +231,17 @@ func checkClient(c Client) error {
 	return errors.Join(errs...)
 }
 
-// checkRedirectURI accepts absolute https URIs and loopback http URIs
-// (127.0.0.1, [::1], localhost), without fragment or user info.
+// checkRedirectURI applies the one redirect URI rule of every kind of
+// client (clientmeta.RedirectURIProblem), within a length registrations
+// and configured clients may use.
 func checkRedirectURI(raw string) error {
 	if len(raw) > maxRedirectURILen {
 		return fmt.Errorf("redirect URI is longer than %d bytes", maxRedirectURILen)
 	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Opaque != "" {
-		return fmt.Errorf("redirect URI %q is not an absolute URI", raw)
+	if problem := clientmeta.RedirectURIProblem(raw); problem != "" {
+		return fmt.Errorf("redirect URI %q %s", raw, problem)
 	}
-	if strings.Contains(raw, "#") {
-		return fmt.Errorf("redirect URI %q has a fragment", raw)
-	}
-	if u.User != nil {
-		return fmt.Errorf("redirect URI %q has user info", raw)
-	}
-	switch {
-	case u.Scheme == "https" && u.Hostname() != "":
-		return nil
-	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
-		return nil
-	}
-	return fmt.Errorf("redirect URI %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", raw)
-}
-
-func isLoopbackHost(host string) bool {
-	return host == "127.0.0.1" || host == "::1" || host == "localhost"
-}
-
-// cleanName strips control and format characters from an untrusted client
-// name (they could reorder or hide text on the consent page) and cuts it to
-// maxClientNameLen runes.
-func cleanName(name string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range name {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
-			continue
-		}
-		if n == maxClientNameLen {
-			break
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return strings.TrimSpace(b.String())
+	return nil
 }
 
 // clientFile is the YAML file of pre-registered clients.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/toolgate/toolgate/authserver/clientmeta"
 )
 
 //go:embed pages.html
@@ -98,7 +100,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, requestID
 		ClientName:   c.displayName(),
 		ClientKind:   clientKindText(c),
 		RedirectHost: host,
-		Loopback:     isLoopbackHost(host),
+		Loopback:     clientmeta.IsLoopbackHost(host),
 		Scopes:       strings.Fields(p.Scope),
 		SignedInAs:   sess.User.displayName(),
 	}

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/toolgate/toolgate/authserver/clientmeta"
 )
 
 // Dynamic registrations (RFC 7591) are stateless: the client_id carries the
@@ -191,7 +193,7 @@ func checkRegistration(req *registrationRequest) (*registration, *oauthError) {
 		return nil, errClientMetadata(fmt.Sprintf("application_type %q is not supported; use native or web", at))
 	}
 	return &registration{
-		Name:         cleanName(req.ClientName),
+		Name:         clientmeta.CleanName(req.ClientName),
 		RedirectURIs: req.RedirectURIs,
 		GrantTypes:   grants,
 		AuthMethod:   method,

@@ -96,11 +96,12 @@ func parseLoopbackRedirect(s string) (*url.URL, bool) {
 	if err != nil || u.User != nil || u.Opaque != "" {
 		return nil, false
 	}
-	return u, isLoopbackHost(u.Hostname())
+	return u, IsLoopbackHost(u.Hostname())
 }
 
-// isLoopbackHost is the fixed set of loopback host names RFC 8252 allows;
-// deliberately not "anything in 127/8" or "*.localhost".
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost is the fixed set of loopback host names RFC 8252 allows
+// in redirect URIs; deliberately not "anything in 127/8" or "*.localhost".
+// The authorization server applies it to every kind of client.
+func IsLoopbackHost(host string) bool {
 	return host == "127.0.0.1" || host == "::1" || host == "localhost"
 }

@@ -157,7 +157,7 @@ func FuzzRedirectMatches(f *testing.F) {
 		reg, err1 := url.Parse(registered)
 		req, err2 := url.Parse(requested)
 		if err1 != nil || err2 != nil || reg.Scheme != "http" || req.Scheme != "http" ||
-			!isLoopbackHost(reg.Hostname()) || reg.Hostname() != req.Hostname() ||
+			!IsLoopbackHost(reg.Hostname()) || reg.Hostname() != req.Hostname() ||
 			reg.Path != req.Path || reg.RawQuery != req.RawQuery || req.User != nil || req.Fragment != "" {
 			t.Fatalf("RedirectMatches(%q, %q) = true for a non-loopback or different URI", registered, requested)
 		}

@@ -42,7 +42,7 @@ func parseDocument(body []byte, clientID string) (*Document, error) {
 		// anything downstream from trusting a set nobody checked.
 		doc.JWKS, doc.JWKSURI = nil, ""
 	}
-	doc.ClientName = cleanClientName(doc.ClientName)
+	doc.ClientName = CleanName(doc.ClientName)
 	doc.ClientURI = httpsOrEmpty(doc.ClientURI)
 	doc.LogoURI = httpsOrEmpty(doc.LogoURI)
 	return &doc, nil
@@ -53,17 +53,18 @@ func checkRedirectURIs(doc *Document) error {
 		return newError("the client metadata document has no redirect_uris", nil)
 	}
 	for _, uri := range doc.RedirectURIs {
-		if problem := redirectURIProblem(uri); problem != "" {
+		if problem := RedirectURIProblem(uri); problem != "" {
 			return newError(fmt.Sprintf("the client metadata document's redirect URI %q %s", truncate(uri, 200), problem), nil)
 		}
 	}
 	return nil
 }
 
-// redirectURIProblem says what is wrong with a registered redirect URI, or
-// "" if it is acceptable: an absolute https URI, or http on a loopback host
-// for native apps (RFC 8252 §7.3), without fragment or user info.
-func redirectURIProblem(uri string) string {
+// RedirectURIProblem says what keeps uri from being an acceptable redirect
+// URI, or "" when it is one: an absolute https URI, or http on a loopback
+// host for native apps (RFC 8252 §7.3), without fragment or user info. The
+// authorization server applies the same rule to every kind of client.
+func RedirectURIProblem(uri string) string {
 	u, err := url.Parse(uri)
 	switch {
 	case err != nil || hasSpaceOrControl(uri):
@@ -76,7 +77,7 @@ func redirectURIProblem(uri string) string {
 		return "must not contain user info"
 	case u.Scheme == "https":
 		return ""
-	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && IsLoopbackHost(u.Hostname()):
 		return ""
 	default:
 		return "must use https (http only for 127.0.0.1, [::1] or localhost)"
@@ -155,15 +156,17 @@ func checkScope(doc *Document) error {
 	return nil
 }
 
-// cleanClientName makes the self-declared name fit for the consent page:
-// no control or bidirectional-override characters (which can make a name
-// display as something else), trimmed, and at most 100 runes. It is still
-// untrusted text and must be HTML-escaped when shown.
-func cleanClientName(name string) string {
+// CleanName makes a client's self-declared name fit for the consent page:
+// no control or format characters (bidirectional overrides among them,
+// which can make a name display as something else) and no replacement
+// characters, trimmed, and at most 100 runes. It is still untrusted text
+// and must be HTML-escaped when shown. Every kind of client's name goes
+// through it.
+func CleanName(name string) string {
 	var b strings.Builder
 	runes := 0
 	for _, r := range strings.TrimSpace(name) {
-		if unicode.IsControl(r) || isBidiControl(r) {
+		if unicode.IsControl(r) || isBidiControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
 			continue
 		}
 		if runes == maxClientNameRunes {
