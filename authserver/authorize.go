@@ -352,16 +352,6 @@ func (s *Server) putJSON(ctx context.Context, key string, v any, ttl time.Durati
 // getJSON reads key into v; a missing key is errExpired.
 func (s *Server) getJSON(ctx context.Context, key string, v any) error {
 	b, err := s.opt.Store.Get(ctx, key)
-	return s.decodeStored(key, b, err, v)
-}
-
-// takeJSON removes key and reads it into v; a missing key is errExpired.
-func (s *Server) takeJSON(ctx context.Context, key string, v any) error {
-	b, err := s.opt.Store.Take(ctx, key)
-	return s.decodeStored(key, b, err, v)
-}
-
-func (s *Server) decodeStored(key string, b []byte, err error, v any) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return errExpired
 	}

@@ -55,7 +55,7 @@ func (c *Config) validateEmbedded(failed map[string]bool) []string {
 			}
 		}
 		if len(set) > 0 {
-			sortStrings(set)
+			sort.Strings(set)
 			add("%s configure toolgate's own authorization server, which runs only when AUTHORIZATION_SERVER_URL is empty; unset them, or unset AUTHORIZATION_SERVER_URL (now %q)", strings.Join(set, ", "), c.AuthorizationServerURL)
 		}
 		return p
@@ -171,5 +171,3 @@ func (c *Config) validateIDP() []string {
 	}
 	return p
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -60,17 +60,17 @@ func newEmbedded(ctx context.Context, cfg *config.Config, supported []string, ou
 			return fail(fmt.Errorf("SIGNING_KEY_FILE: %w", err))
 		}
 	}
-	users := cfg.LocalUsers
+	users, usersVar := cfg.LocalUsers, "LOCAL_USERS"
 	if cfg.LocalUsersFile != "" {
 		b, err := os.ReadFile(cfg.LocalUsersFile)
 		if err != nil {
 			return fail(fmt.Errorf("LOCAL_USERS_FILE: %w", err))
 		}
-		users = string(b)
+		users, usersVar = string(b), "LOCAL_USERS_FILE"
 	}
 	if users != "" {
 		if opts.Users, err = authserver.ParseUsers(users); err != nil {
-			return fail(fmt.Errorf("%s: %w", map[bool]string{true: "LOCAL_USERS_FILE", false: "LOCAL_USERS"}[cfg.LocalUsersFile != ""], err))
+			return fail(fmt.Errorf("%s: %w", usersVar, err))
 		}
 	}
 	if cfg.OAuthClientsFile != "" {
